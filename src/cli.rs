@@ -1,0 +1,321 @@
+//! The command line: `serve` (the default), `keys generate`, `statement keygen`,
+//! `statement sign` and `client inspect`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::keys::{self, RegistrarKeys, SigningAlg};
+use crate::registrar::Registrar;
+use crate::startup::Application;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stateless-dcr",
+    version,
+    about = "Stateless OpenID Connect Dynamic Client Registration"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the registration service (the default when no command is given).
+    Serve {
+        /// TOML configuration file; without it the development defaults apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Registrar key sets.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Software statements: the federation authority's tools.
+    Statement {
+        #[command(subcommand)]
+        command: StatementCommand,
+    },
+    /// Registered clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Generate a registrar key set: a signing key and separate client_secret and registration
+    /// access token derivation keys, each with a kid.
+    Generate {
+        /// Signing algorithm of the client_id signing key.
+        #[arg(long, value_enum, default_value = "ES256")]
+        alg: SigningAlg,
+        /// Write here (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StatementCommand {
+    /// Generate a federation authority key: a private JWK and the public JWK Set registrars trust.
+    Keygen {
+        #[arg(long, value_enum, default_value = "ES256")]
+        alg: SigningAlg,
+        /// Where to write the private JWK (mode 0600).
+        #[arg(long)]
+        private: PathBuf,
+        /// Where to write the public JWK Set.
+        #[arg(long)]
+        jwks: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a software statement from a JSON file of claims (`-` for standard input). `iat` and a
+    /// random `jti` are added when absent.
+    Sign {
+        /// The authority's private JWK.
+        #[arg(long)]
+        key: PathBuf,
+        /// JSON object of claims: client metadata, `software_id`, and usually `iss`.
+        #[arg(long)]
+        claims: PathBuf,
+        /// `iss` to set when the claims have none.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Seconds until `exp`, when the claims have no `exp`.
+        #[arg(long)]
+        lifetime: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Verify a client_id with the configured keys and print its metadata.
+    Inspect {
+        client_id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Generate { alg, out, force },
+        } => keys_generate(alg, out.as_deref(), force),
+        Command::Statement { command } => match command {
+            StatementCommand::Keygen {
+                alg,
+                private,
+                jwks,
+                force,
+            } => statement_keygen(alg, &private, &jwks, force),
+            StatementCommand::Sign {
+                key,
+                claims,
+                issuer,
+                lifetime,
+            } => statement_sign(&key, &claims, issuer, lifetime),
+        },
+        Command::Client {
+            command: ClientCommand::Inspect { client_id, config },
+        } => client_inspect(&client_id, config.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("stateless-dcr: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    match path {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string()),
+        None => {
+            tracing::warn!("no --config given: running on the development defaults (loopback only, development keys from keys/)");
+            Ok(Config::default())
+        }
+    }
+}
+
+fn serve(config: Option<&Path>) -> Result<ExitCode, String> {
+    let config = load_config(config)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config).map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn keys_generate(alg: SigningAlg, out: Option<&Path>, force: bool) -> Result<ExitCode, String> {
+    let set = RegistrarKeys::generate(alg).map_err(|e| e.to_string())?;
+    let text = pretty(&set)?;
+    match out {
+        Some(path) => write_private(path, &text, force)?,
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn statement_keygen(
+    alg: SigningAlg,
+    private: &Path,
+    jwks: &Path,
+    force: bool,
+) -> Result<ExitCode, String> {
+    let (private_jwk, public_jwks) =
+        keys::generate_authority_key(alg).map_err(|e| e.to_string())?;
+    write_private(private, &pretty(&private_jwk)?, force)?;
+    write_file(jwks, &pretty(&public_jwks)?, force, None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn statement_sign(
+    key: &Path,
+    claims: &Path,
+    issuer: Option<String>,
+    lifetime: Option<u64>,
+) -> Result<ExitCode, String> {
+    let key_bytes = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let jwk =
+        josekit::jwk::Jwk::from_bytes(&key_bytes).map_err(|e| format!("{}: {e}", key.display()))?;
+    if jwk.parameter("d").is_none() {
+        return Err(format!("{}: not a private key", key.display()));
+    }
+    let (alg, signer) = keys::signer_for(&jwk).map_err(|e| format!("{}: {e}", key.display()))?;
+
+    let text = if claims == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("standard input: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(claims).map_err(|e| format!("{}: {e}", claims.display()))?
+    };
+    let mut claims: Map<String, Value> = match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err("the claims must be a JSON object".into()),
+        Err(e) => return Err(format!("the claims are not JSON: {e}")),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Some(issuer) = issuer {
+        claims.entry("iss").or_insert(Value::String(issuer));
+    }
+    if !claims.contains_key("iss") {
+        return Err("the statement needs an iss: put it in the claims or pass --issuer".into());
+    }
+    claims.entry("iat").or_insert(Value::from(now));
+    if let Some(lifetime) = lifetime {
+        claims.entry("exp").or_insert(Value::from(now + lifetime));
+    }
+    if !claims.contains_key("jti") {
+        let jti = crate::jose::random_bytes(16).map_err(|e| e.to_string())?;
+        claims.insert("jti".into(), Value::String(crate::jose::base64url(&jti)));
+    }
+    let mut header = Map::new();
+    header.insert("alg".into(), Value::String(alg.into()));
+    if let Some(kid) = jwk.key_id() {
+        header.insert("kid".into(), Value::String(kid.into()));
+    }
+    header.insert("typ".into(), Value::String("JWT".into()));
+    let payload = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
+    let token =
+        crate::jose::sign_compact(&header, &payload, signer.as_ref()).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, String> {
+    let config = load_config(config)?;
+    let registrar = Registrar::new(&config).map_err(|e| e.to_string())?;
+    let (report, code) = match registrar.verify_client_id(client_id.trim()) {
+        Ok(client) => {
+            let mut metadata = client.metadata.to_json(crate::metadata::Form::Full);
+            metadata.insert("client_id_issued_at".into(), Value::from(client.claims.iat));
+            let report = json!({
+                "valid": true,
+                "jti": client.claims.jti,
+                "issuer": client.claims.iss,
+                "issued_at": client.claims.iat,
+                "expires_at": client.claims.exp,
+                "software_statement": client.claims.stmt,
+                "sector": client.claims.sector,
+                "has_client_secret": client.claims.csk.is_some(),
+                "metadata": metadata,
+            });
+            (report, ExitCode::SUCCESS)
+        }
+        Err(e) => (
+            json!({ "valid": false, "reason": e.to_string() }),
+            ExitCode::FAILURE,
+        ),
+    };
+    println!("{}", pretty(&report)?);
+    Ok(code)
+}
+
+fn pretty(value: &Value) -> Result<String, String> {
+    serde_json::to_string_pretty(value).map_err(|e| e.to_string())
+}
+
+fn write_private(path: &Path, text: &str, force: bool) -> Result<(), String> {
+    write_file(path, text, force, Some(0o600))
+}
+
+fn write_file(path: &Path, text: &str, force: bool, mode: Option<u32>) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{} exists; pass --force to overwrite it", path.display())
+        } else {
+            format!("{}: {e}", path.display())
+        }
+    })?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.write_all(b"\n"))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,280 @@
+//! The client_id: a JWS signed by the registrar's active key that carries the validated metadata
+//! (design.md "The client_id"; digest §7.5 D1–D5, D10–D12), and the secrets derived from it.
+//!
+//! The client_id is public (it travels in URLs and logs), so it holds no secret (D2): the
+//! client_secret and the registration access token are HMACs over its `jti` under keys only the
+//! registrar holds, recomputed when needed and compared in constant time (D4).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::jose::{self, CompactJws};
+use crate::keys::RegistrarKeys;
+
+/// The `typ` header of client_ids, so that no other token signed by the registrar's keys can be
+/// taken for one (RFC 8725 §3.11).
+pub const CLIENT_ID_TYP: &str = "client-id+jwt";
+
+/// Random bits in a client_id's `jti` (digest C4: at least 128).
+pub const JTI_BYTES: usize = 16;
+
+const SECRET_PURPOSE: &[u8] = b"client_secret";
+const RAT_PURPOSE: &[u8] = b"registration_access_token";
+
+/// The claims of a client_id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientIdClaims {
+    /// The registrar.
+    pub iss: String,
+    /// ≥128 random bits, base64url: identifies the client in status records and derivations.
+    pub jti: String,
+    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// kid of the key the client_secret is derived with; absent when no secret was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csk: Option<String>,
+    /// kid of the key the registration access token is derived with; absent with
+    /// `management = "none"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtk: Option<String>,
+    /// Provenance: the software statement the metadata came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stmt: Option<Provenance>,
+    /// The sector of a pairwise client (digest D12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// The validated metadata, spec defaults left out (`metadata::Form::Compact`).
+    pub metadata: Map<String, Value>,
+}
+
+/// Where a client's metadata came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub iss: String,
+    /// The statement's `jti`, or its base64url SHA-256 when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MintError {
+    #[error("the client_id would be {length} characters, more than the limit of {max}; register fewer or shorter values (a jwks_uri instead of jwks, fewer redirect URIs or localized names)")]
+    TooLong { length: usize, max: usize },
+    #[error("signing failed: {0}")]
+    Crypto(String),
+}
+
+/// Why a presented client_id is not a valid one. Never shown in detail to the presenter
+/// (OIDC DCR §4.4: an invalid client gets the same 401 as an unknown one).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientIdError {
+    #[error("not a client_id issued by this registrar")]
+    Malformed,
+    #[error("signed with an unknown key")]
+    UnknownKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("issued by another registrar")]
+    WrongIssuer,
+    #[error("expired")]
+    Expired,
+}
+
+/// Sign a client_id with the active key. Refused, never truncated, past `max_length` (D5).
+pub fn mint(
+    keys: &RegistrarKeys,
+    claims: &ClientIdClaims,
+    max_length: usize,
+) -> Result<String, MintError> {
+    let key = keys.active_signing_key();
+    let mut header = Map::new();
+    header.insert("alg".into(), Value::String(key.alg.into()));
+    header.insert("kid".into(), Value::String(key.kid.clone()));
+    header.insert("typ".into(), Value::String(CLIENT_ID_TYP.into()));
+    let payload = serde_json::to_vec(claims).map_err(|e| MintError::Crypto(e.to_string()))?;
+    let token = jose::sign_compact(&header, &payload, key.signer.as_ref())
+        .map_err(|e| MintError::Crypto(e.to_string()))?;
+    if token.len() > max_length {
+        return Err(MintError::TooLong {
+            length: token.len(),
+            max: max_length,
+        });
+    }
+    Ok(token)
+}
+
+/// Verify a client_id: compact form, `typ`, a listed `kid` (retired keys still verify, D10),
+/// signature, issuer and `exp` (D6). `now` is seconds since the epoch.
+pub fn verify(
+    keys: &RegistrarKeys,
+    issuer: &str,
+    token: &str,
+    now: u64,
+) -> Result<ClientIdClaims, ClientIdError> {
+    let jws = CompactJws::parse(token).map_err(|_| ClientIdError::Malformed)?;
+    if jws.typ() != Some(CLIENT_ID_TYP) {
+        return Err(ClientIdError::Malformed);
+    }
+    let kid = jws.kid().ok_or(ClientIdError::Malformed)?;
+    if !keys.verifiers().has_kid(kid) {
+        return Err(ClientIdError::UnknownKey);
+    }
+    let verifier = keys
+        .verifiers()
+        .select(Some(kid), jws.alg().unwrap_or_default())
+        .ok_or(ClientIdError::BadSignature)?;
+    let payload = jws
+        .verify(verifier)
+        .map_err(|_| ClientIdError::BadSignature)?;
+    let claims: ClientIdClaims =
+        serde_json::from_slice(&payload).map_err(|_| ClientIdError::Malformed)?;
+    if claims.iss != issuer {
+        return Err(ClientIdError::WrongIssuer);
+    }
+    if claims.exp.is_some_and(|exp| now >= exp) {
+        return Err(ClientIdError::Expired);
+    }
+    Ok(claims)
+}
+
+/// A fresh `jti`: 128 random bits, base64url.
+pub fn new_jti() -> Result<String, MintError> {
+    jose::random_bytes(JTI_BYTES)
+        .map(|b| jose::base64url(&b))
+        .map_err(|e| MintError::Crypto(e.to_string()))
+}
+
+/// The client_secret of a client: base64url(HMAC-SHA256(key, purpose ‖ jti ‖ generation)),
+/// 256 bits (design.md; OIDC Core §16.19 wants ≥ 32 octets for HS256). `None` when the client
+/// has no secret or its key is no longer configured.
+pub fn client_secret(keys: &RegistrarKeys, claims: &ClientIdClaims) -> Option<String> {
+    let key = keys.client_secret.get(claims.csk.as_deref()?)?;
+    derive(key, SECRET_PURPOSE, &claims.jti, 0)
+}
+
+/// The registration access token for a generation (0 until an update rotates it).
+pub fn registration_access_token(
+    keys: &RegistrarKeys,
+    claims: &ClientIdClaims,
+    generation: u64,
+) -> Option<String> {
+    let key = keys.registration_access_token.get(claims.rtk.as_deref()?)?;
+    derive(key, RAT_PURPOSE, &claims.jti, generation)
+}
+
+fn derive(key: &[u8], purpose: &[u8], jti: &str, generation: u64) -> Option<String> {
+    let generation = generation.to_string();
+    jose::hmac_sha256(key, &[purpose, jti.as_bytes(), generation.as_bytes()])
+        .ok()
+        .map(|mac| jose::base64url(&mac))
+}
+
+/// Compare a presented secret with the expected one in constant time.
+pub fn secret_matches(expected: &str, presented: &str) -> bool {
+    jose::constant_time_eq(expected.as_bytes(), presented.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningAlg;
+
+    fn new_keys() -> RegistrarKeys {
+        let json = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
+        RegistrarKeys::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    fn claims(keys: &RegistrarKeys) -> ClientIdClaims {
+        ClientIdClaims {
+            iss: "https://registrar.example".into(),
+            jti: new_jti().unwrap(),
+            iat: 100,
+            exp: Some(1000),
+            csk: Some(keys.client_secret.active().0.to_owned()),
+            rtk: Some(keys.registration_access_token.active().0.to_owned()),
+            stmt: None,
+            sector: None,
+            metadata: Map::new(),
+        }
+    }
+
+    #[test]
+    fn mint_verify_round_trip() {
+        let keys = new_keys();
+        let c = claims(&keys);
+        let token = mint(&keys, &c, 4096).unwrap();
+        assert!(
+            token.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            "VSCHAR (D5)"
+        );
+        assert_eq!(verify(&keys, &c.iss, &token, 999).unwrap(), c);
+        assert_eq!(
+            verify(&keys, &c.iss, &token, 1000),
+            Err(ClientIdError::Expired)
+        );
+        assert_eq!(
+            verify(&keys, "https://other.example", &token, 999),
+            Err(ClientIdError::WrongIssuer)
+        );
+        let other = new_keys();
+        assert_eq!(
+            verify(&other, &c.iss, &token, 999),
+            Err(ClientIdError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn every_flipped_bit_is_refused() {
+        // R80: one bit flipped anywhere in the signed parts
+        let keys = new_keys();
+        let c = claims(&keys);
+        let token = mint(&keys, &c, 4096).unwrap();
+        let bytes = token.as_bytes();
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.to_vec();
+            flipped[i] ^= 1;
+            let Ok(flipped) = String::from_utf8(flipped) else {
+                continue;
+            };
+            if flipped == token {
+                continue;
+            }
+            // a flip in the last base64 character's unused bits can decode to the same bytes
+            if let Ok(v) = verify(&keys, &c.iss, &flipped, 999) {
+                assert_eq!(i, bytes.len() - 1, "accepted a change at {i}");
+                assert_eq!(v, c);
+            }
+        }
+    }
+
+    #[test]
+    fn too_long_is_refused_not_truncated() {
+        let keys = new_keys();
+        let mut c = claims(&keys);
+        c.metadata
+            .insert("client_name".into(), Value::String("x".repeat(5000)));
+        assert!(matches!(
+            mint(&keys, &c, 4096),
+            Err(MintError::TooLong { max: 4096, .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_are_derived_per_client_and_purpose() {
+        let keys = new_keys();
+        let a = claims(&keys);
+        let b = claims(&keys);
+        let secret_a = client_secret(&keys, &a).unwrap();
+        assert_eq!(secret_a.len(), 43);
+        assert_eq!(client_secret(&keys, &a).unwrap(), secret_a);
+        assert_ne!(client_secret(&keys, &b).unwrap(), secret_a);
+        let rat0 = registration_access_token(&keys, &a, 0).unwrap();
+        assert_ne!(rat0, secret_a);
+        assert_ne!(registration_access_token(&keys, &a, 1).unwrap(), rat0);
+        assert!(secret_matches(&secret_a, &secret_a));
+        assert!(!secret_matches(&secret_a, &rat0));
+    }
+}

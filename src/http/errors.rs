@@ -1,0 +1,121 @@
+//! The one place where errors become HTTP responses (style.md, after kanidm's errors.rs): status
+//! codes, the JSON error body (RFC 7591 §3.2.2; digest C7), `WWW-Authenticate` on 401s
+//! (RFC 6750 §3) and `Allow` on 405s.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use serde_json::json;
+
+use crate::registrar::RegistrationError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    PayloadRead,
+    #[error("the request must have Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("method not allowed here")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("no such resource")]
+    NotFound,
+}
+
+/// The challenge realm of this service's bearer tokens.
+const REALM: &str = "stateless-dcr";
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Registration(e) => e.code(),
+            // O1: a body that is not application/json, or not a JSON object, is bad metadata
+            ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
+                "invalid_client_metadata"
+            }
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::PayloadRead
+            | ApiError::MethodNotAllowed { .. } => "invalid_request",
+            ApiError::NotFound => "not_found",
+        }
+    }
+
+    /// The `error_description`: ASCII only (digest C7); internal details stay in the log.
+    fn description(&self) -> String {
+        let text = match self {
+            ApiError::Registration(RegistrationError::Internal(_)) => {
+                "the server could not complete the request".to_owned()
+            }
+            other => other.to_string(),
+        };
+        text.chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Registration(e) => match e {
+                RegistrationError::MissingToken | RegistrationError::InvalidToken => {
+                    StatusCode::UNAUTHORIZED
+                }
+                RegistrationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadRead | ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Registration(RegistrationError::Internal(detail)) = self {
+            tracing::error!(%detail, "request failed on the server side");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        no_store(&mut response);
+        match self {
+            ApiError::Registration(RegistrationError::MissingToken) => {
+                // RFC 6750 §3.1: no error code when no credentials were presented
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}\""),
+                ));
+            }
+            ApiError::Registration(RegistrationError::InvalidToken) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
+                ));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            _ => {}
+        }
+        response.json(json!({ "error": self.code(), "error_description": self.description() }))
+    }
+}
+
+/// Digest C9 / R91: registration and configuration responses are never cached.
+pub fn no_store(response: &mut HttpResponseBuilder) {
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+}

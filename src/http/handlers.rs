@@ -1,0 +1,144 @@
+//! Request handlers: parse the HTTP request into typed values, call the registrar, answer.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{Map, Value};
+
+use super::errors::{no_store, ApiError};
+use super::AppState;
+use crate::config::Management;
+
+/// `POST /register` (RFC 7591 §3.1, OIDC DCR §3.1).
+pub async fn register(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&request)?;
+    let limit = state.max_request_bytes;
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Err(ApiError::PayloadRead),
+        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
+    };
+    let body = json_object(&bytes)?;
+    let registered = state.registrar.register(&body)?;
+    // R5: 201 with one application/json object
+    Ok(json_response(HttpResponse::Created(), registered))
+}
+
+/// `GET /register/{client_id}` with the registration access token (RFC 7592 §2.1).
+pub async fn read(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.registrar.management() == Management::None {
+        return Err(configuration_not_allowed(&state));
+    }
+    let client_id = request.match_info().get("client_id").unwrap_or_default();
+    let information = state.registrar.read(client_id, bearer_token(&request))?;
+    Ok(json_response(HttpResponse::Ok(), information))
+}
+
+pub async fn registration_method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow: "POST" })
+}
+
+/// RFC 7592 §2: methods the configuration endpoint does not offer answer 405 with `Allow`.
+pub async fn configuration_method_not_allowed(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Err(configuration_not_allowed(&state))
+}
+
+fn configuration_not_allowed(state: &AppState) -> ApiError {
+    let allow = match state.registrar.management() {
+        Management::ReadOnly => "GET",
+        Management::None => "",
+    };
+    ApiError::MethodNotAllowed { allow }
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// OpenID Provider Metadata / RFC 8414 metadata.
+pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.registrar.discovery())
+}
+
+/// The registrar's public keys, for anyone verifying client_ids offline.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type("application/jwk-set+json")
+        .json(state.registrar.jwks())
+}
+
+fn json_response(
+    mut builder: actix_web::HttpResponseBuilder,
+    body: Map<String, Value>,
+) -> HttpResponse {
+    no_store(&mut builder);
+    builder.json(Value::Object(body))
+}
+
+/// Digest C8 / O1: only `application/json` (any `charset` must be UTF-8, RFC 8259 §8.1).
+fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+    let value = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::UnsupportedMediaType)?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    for parameter in parts {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    Ok(())
+}
+
+/// The body as one JSON object (RFC 7591 §3.1). serde_json refuses invalid UTF-8 and nesting
+/// deeper than 128 levels with an error, never a panic or a stack overflow.
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::MalformedJson(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::MalformedJson(format!(
+            "the request body is not valid JSON ({} at line {} column {})",
+            match e.classify() {
+                serde_json::error::Category::Io => "read error",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "invalid data",
+                serde_json::error::Category::Eof => "unexpected end",
+            },
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+/// The RFC 6750 §2.1 bearer token of the Authorization header, if there is one.
+fn bearer_token(request: &HttpRequest) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

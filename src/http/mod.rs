@@ -1,0 +1,65 @@
+//! The HTTP face of the registrar (actix-web): routes, handlers and the error mapping. Nothing
+//! here knows JOSE; everything protocol-related is a call into [`crate::registrar::Registrar`].
+
+pub mod errors;
+mod handlers;
+
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::web;
+
+use crate::registrar::Registrar;
+
+/// Shared state of every worker.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registrar: Arc<Registrar>,
+    pub max_request_bytes: usize,
+}
+
+/// Register every route on an actix `App` / `ServiceConfig`.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(handlers::discovery),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                web::get().to(handlers::discovery),
+            )
+            .route("/jwks", web::get().to(handlers::jwks))
+            .service(
+                // OIDC DCR §3, §4: both endpoints should support CORS. Bearer tokens travel in a
+                // header, never in cookies, so any origin may call them.
+                web::scope("/register")
+                    .wrap(cors())
+                    .service(
+                        web::resource("")
+                            .route(web::post().to(handlers::register))
+                            .default_service(web::to(handlers::registration_method_not_allowed)),
+                    )
+                    .service(
+                        // `.+` so that any garbage after /register/ reaches the configuration
+                        // endpoint and gets its 401, never a 404 (OIDC DCR §4.4, R46)
+                        web::resource("/{client_id:.+}")
+                            .route(web::get().to(handlers::read))
+                            .default_service(web::to(handlers::configuration_method_not_allowed)),
+                    ),
+            )
+            .default_service(web::to(handlers::not_found));
+    }
+}
+
+fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(3600)
+}

@@ -1,0 +1,221 @@
+//! The small part of JOSE this service does itself: compact JWS parsing and signing, keyed
+//! derivation (HMAC-SHA256), randomness and constant-time comparison.
+//!
+//! Signature algorithms come from josekit; the compact form is handled here so that every header
+//! rule (RFC 7515 §4.1.11 `crit`, no `none`, no MACs, keys only from configuration) is enforced in
+//! one place and nothing in a header is ever followed (`jku`, `x5u`, `jwk`).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jws::{JwsSigner, JwsVerifier};
+use serde_json::{Map, Value};
+
+/// Why a compact JWS was refused. The messages are ASCII and safe to show to a client.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum JwsError {
+    #[error("not a JWS in compact serialization (three base64url parts separated by dots)")]
+    Malformed,
+    #[error("the JWS header is not a base64url-encoded JSON object")]
+    BadHeader,
+    #[error("the JWS header has no alg")]
+    MissingAlg,
+    #[error("the JWS alg \"none\" is never accepted")]
+    AlgNone,
+    #[error("MAC algorithms (HS*) are never accepted: only public-key signatures")]
+    AlgMac,
+    #[error("the JWS header lists critical extensions this service does not understand")]
+    UnknownCritical,
+    #[error("the JWS payload is not base64url")]
+    BadPayload,
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// A compact JWS split into its parts, with the header decoded but nothing verified yet.
+#[derive(Debug)]
+pub struct CompactJws<'a> {
+    header: Map<String, Value>,
+    signing_input: &'a str,
+    payload_b64: &'a str,
+    signature: Vec<u8>,
+}
+
+impl<'a> CompactJws<'a> {
+    /// Split and decode. Refuses `none`, MAC algorithms and any `crit` header (RFC 7515 §4.1.11:
+    /// a recipient must refuse extensions it does not understand, and this service understands
+    /// none), so that nothing past this point can be confused about what kind of token it holds.
+    pub fn parse(token: &'a str) -> Result<Self, JwsError> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwsError::Malformed);
+        };
+        if header_b64.is_empty() || signature_b64.is_empty() {
+            return Err(JwsError::Malformed);
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| JwsError::BadHeader)?;
+        let header: Map<String, Value> =
+            serde_json::from_slice(&header_bytes).map_err(|_| JwsError::BadHeader)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| JwsError::Malformed)?;
+        let jws = CompactJws {
+            header,
+            signing_input: &token[..header_b64.len() + 1 + payload_b64.len()],
+            payload_b64,
+            signature,
+        };
+        match jws.alg() {
+            None => return Err(JwsError::MissingAlg),
+            Some(alg) if alg.eq_ignore_ascii_case("none") => return Err(JwsError::AlgNone),
+            Some(alg) if alg.starts_with("HS") => return Err(JwsError::AlgMac),
+            Some(_) => {}
+        }
+        if jws.header.contains_key("crit") {
+            return Err(JwsError::UnknownCritical);
+        }
+        Ok(jws)
+    }
+
+    pub fn alg(&self) -> Option<&str> {
+        self.header.get("alg").and_then(Value::as_str)
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.header.get("kid").and_then(Value::as_str)
+    }
+
+    pub fn typ(&self) -> Option<&str> {
+        self.header.get("typ").and_then(Value::as_str)
+    }
+
+    /// The payload bytes without checking the signature: only to learn which issuer's keys to
+    /// verify with (digest §8 steps 4–5). Nothing read this way is trusted.
+    pub fn unverified_payload(&self) -> Result<Vec<u8>, JwsError> {
+        URL_SAFE_NO_PAD
+            .decode(self.payload_b64)
+            .map_err(|_| JwsError::BadPayload)
+    }
+
+    /// Verify with one key. The caller picked the verifier by `kid` from configured keys; the
+    /// header's `alg` must be the verifier's algorithm, so the key fixes the algorithm.
+    pub fn verify(&self, verifier: &dyn JwsVerifier) -> Result<Vec<u8>, JwsError> {
+        if self.alg() != Some(verifier.algorithm().name()) {
+            return Err(JwsError::BadSignature);
+        }
+        verifier
+            .verify(self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| JwsError::BadSignature)?;
+        self.unverified_payload()
+    }
+}
+
+/// Sign `payload` under `header` (which must already name `alg`, `kid` and `typ`).
+pub fn sign_compact(
+    header: &Map<String, Value>,
+    payload: &[u8],
+    signer: &dyn JwsSigner,
+) -> Result<String, josekit::JoseError> {
+    let header_json = serde_json::to_vec(header).map_err(|e| jose_error(e.to_string()))?;
+    let mut token = String::with_capacity(
+        (header_json.len() + payload.len()) * 4 / 3 + signer.signature_len() * 4 / 3 + 8,
+    );
+    URL_SAFE_NO_PAD.encode_string(&header_json, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let signature = signer.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
+}
+
+fn jose_error(message: String) -> josekit::JoseError {
+    // josekit's error variants wrap anyhow errors; build one from a message without taking a
+    // direct dependency on anyhow.
+    josekit::JoseError::InvalidJson(std::io::Error::other(message).into())
+}
+
+pub fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `n` bytes from OpenSSL's CSPRNG.
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let mut buf = vec![0u8; n];
+    openssl::rand::rand_bytes(&mut buf)?;
+    Ok(buf)
+}
+
+/// HMAC-SHA256 over the parts, each followed by a zero byte so that no two different part lists
+/// produce the same input (design.md "Secrets without storage").
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], openssl::error::ErrorStack> {
+    let pkey = openssl::pkey::PKey::hmac(key)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
+    for part in parts {
+        signer.update(part)?;
+        signer.update(&[0])?;
+    }
+    let mut out = [0u8; 32];
+    signer.sign(&mut out)?;
+    Ok(out)
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
+/// Constant-time equality for secrets; lengths are not secret.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode_header(json: &str) -> String {
+        base64url(json.as_bytes())
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        for token in [
+            "",
+            ".",
+            "..",
+            "a.b",
+            "a.b.c.d",
+            "!!.e30.c2ln",
+            "e30.e30.",
+            "e30.e30.c2ln",
+        ] {
+            assert!(CompactJws::parse(token).is_err(), "{token}");
+        }
+    }
+
+    #[test]
+    fn refuses_none_mac_and_crit() {
+        let none = format!("{}.e30.c2ln", encode_header(r#"{"alg":"none"}"#));
+        assert_eq!(CompactJws::parse(&none).unwrap_err(), JwsError::AlgNone);
+        let hs = format!("{}.e30.c2ln", encode_header(r#"{"alg":"HS256"}"#));
+        assert_eq!(CompactJws::parse(&hs).unwrap_err(), JwsError::AlgMac);
+        let crit = format!(
+            "{}.e30.c2ln",
+            encode_header(r#"{"alg":"ES256","crit":["exp"],"exp":1}"#)
+        );
+        assert_eq!(
+            CompactJws::parse(&crit).unwrap_err(),
+            JwsError::UnknownCritical
+        );
+    }
+
+    #[test]
+    fn hmac_parts_are_separated() {
+        let a = hmac_sha256(b"k", &[b"ab", b"c"]).unwrap();
+        let b = hmac_sha256(b"k", &[b"a", b"bc"]).unwrap();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,29 @@
+//! stateless-dcr: OpenID Connect Dynamic Client Registration 1.0, RFC 7591 and RFC 7592 without a
+//! client database.
+//!
+//! A relying party presents its metadata in a software statement signed by a federation authority
+//! the registrar trusts. The registrar verifies the statement, validates the merged metadata
+//! against the rules of the specs (`../shared/spec-digest.md`, cited as "digest §n" below) and
+//! answers with a `client_id` that is itself a signed token carrying the validated metadata. The
+//! `client_secret` and the registration access token are derived from keys, never stored.
+//!
+//! The crate is a library with a thin binary: [`startup::Application`] runs the HTTP service,
+//! [`registrar::Registrar`] holds the protocol logic independent of HTTP, and [`cli`] implements
+//! the command line.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cli;
+pub mod client_id;
+pub mod config;
+pub mod http;
+pub mod jose;
+pub mod keys;
+pub mod metadata;
+pub mod registrar;
+pub mod startup;
+pub mod statement;
+
+pub use config::Config;
+pub use registrar::Registrar;
+pub use startup::Application;

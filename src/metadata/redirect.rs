@@ -1,0 +1,301 @@
+//! Redirect URIs: the registration rules (digest §3.1, RFC 8252 for native clients) and the
+//! matching rule used at the authorization endpoint (digest §3.2).
+//!
+//! Values are checked on the exact string received and stored unchanged (OIDC DCR §6); the `url`
+//! crate is used only to read the parts, never to rewrite a value.
+
+use url::{Host, Url};
+
+use super::{bad_redirect, quoted, ApplicationType, MetadataError};
+
+/// What the rules for one redirect URI depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectRules {
+    pub application_type: ApplicationType,
+    /// The client uses the implicit flow: `implicit` is registered, or a response type returns a
+    /// token or ID Token from the authorization endpoint (digest §3.1 step 4).
+    pub uses_implicit: bool,
+    /// Claimed https redirect URIs for native clients (digest C1, RFC 8252 §7.2).
+    pub allow_native_https: bool,
+}
+
+/// Schemes never acceptable as a redirect target (digest §3.1 step 3, *Derived*).
+const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "about", "blob"];
+
+/// Check one registered redirect URI (digest §3.1); every failure is `invalid_redirect_uri`.
+pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
+    let refuse = |why: &str| Err(bad_redirect(format!("redirect URI {} {why}", quoted(uri))));
+    let Some(url) = parse_strict(uri) else {
+        return refuse("is not an absolute URI");
+    };
+    // RFC 6749 §3.1.2: no fragment component (an empty one counts too).
+    if uri.contains('#') {
+        return refuse("must not contain a fragment");
+    }
+    let scheme = url.scheme();
+    if FORBIDDEN_SCHEMES.contains(&scheme) {
+        return refuse("uses a scheme that is never accepted");
+    }
+    let is_http = scheme == "http";
+    let is_https = scheme == "https";
+    if (is_http || is_https) && (!url.username().is_empty() || url.password().is_some()) {
+        return refuse("must not carry user information");
+    }
+    let loopback = url.host().is_some_and(|h| is_loopback(&h));
+    match rules.application_type {
+        ApplicationType::Web => {
+            if rules.uses_implicit {
+                // OIDC DCR §2: web clients using implicit must use https and not localhost (C3).
+                if !is_https {
+                    return refuse("must use https: the client uses the implicit flow");
+                }
+                if loopback {
+                    return refuse("must not be on localhost: the client uses the implicit flow");
+                }
+            } else if is_http && !loopback {
+                // RFC 7591 §5: plain http only on the local machine (O3).
+                return refuse("uses http on a host that is not the local machine");
+            } else if !is_http && !is_https {
+                return refuse("must use https (private-use schemes are for native clients)");
+            }
+        }
+        ApplicationType::Native => {
+            if is_http {
+                // RFC 8252 §7.3: loopback interface redirection only.
+                if !loopback {
+                    return refuse("uses http on a host that is not a loopback address");
+                }
+            } else if is_https {
+                if !rules.allow_native_https {
+                    return refuse(
+                        "is https, which this server does not accept for native clients",
+                    );
+                }
+            } else if !scheme.contains('.') {
+                // RFC 8252 §7.1, §8.4: private-use schemes are reverse domain names (S6).
+                return refuse("uses a private-use scheme that is not a reverse domain name");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse an absolute URL, refusing strings the `url` crate would silently repair: whitespace,
+/// control characters and backslashes are stripped or rewritten by WHATWG parsing, and a stored
+/// value must match itself exactly later.
+pub fn parse_strict(value: &str) -> Option<Url> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return None;
+    }
+    let scheme_end = value.find(':')?;
+    let scheme = &value[..scheme_end];
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    Url::parse(value).ok()
+}
+
+/// `localhost`, 127.0.0.0/8 and ::1 (RFC 8252 §7.3, §8.3; digest C3).
+pub fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// The host a redirect URI names, if any (private-use schemes usually have none).
+pub fn host_of(uri: &str) -> Option<String> {
+    Url::parse(uri).ok()?.host_str().map(str::to_owned)
+}
+
+/// Digest §3.2: whether `presented` (from an authorization request) matches the registered
+/// `registered`. Simple string comparison, code point by code point (OIDC Core §3.1.2.1), except
+/// that for a native client's http loopback URI the port may differ or be absent (RFC 8252 §7.3).
+pub fn matches(registered: &str, presented: &str, application_type: ApplicationType) -> bool {
+    if registered == presented {
+        return true;
+    }
+    if application_type != ApplicationType::Native {
+        return false;
+    }
+    match (
+        loopback_without_port(registered),
+        loopback_without_port(presented),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `http://host[:port]rest` with the port removed, for an http URI on a loopback host; `None`
+/// otherwise. Works on the raw string so that nothing else is normalised.
+fn loopback_without_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => {
+            let port = &authority[i + 1..];
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            &authority[..i]
+        }
+        _ => authority,
+    };
+    let loopback = matches!(host, "127.0.0.1" | "[::1]") || host.eq_ignore_ascii_case("localhost");
+    loopback.then(|| format!("http://{host}{tail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEB: RedirectRules = RedirectRules {
+        application_type: ApplicationType::Web,
+        uses_implicit: false,
+        allow_native_https: true,
+    };
+    const WEB_IMPLICIT: RedirectRules = RedirectRules {
+        uses_implicit: true,
+        ..WEB
+    };
+    const NATIVE: RedirectRules = RedirectRules {
+        application_type: ApplicationType::Native,
+        ..WEB
+    };
+
+    #[test]
+    fn web_rules() {
+        for ok in [
+            "https://rp.example/cb",
+            "https://rp.example/cb?x=1",
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "https://rp.example/caf\u{e9}",
+        ] {
+            assert!(check(ok, WEB).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/cb",
+            "rp.example/cb",
+            "https://rp.example/cb#x",
+            "https://rp.example/cb#",
+            "http://rp.example/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "https://user@rp.example/cb",
+            "com.example.app:/cb",
+            "https://rp.example/c b",
+            "https://rp.example/cb\n",
+            " https://rp.example/cb",
+            "https:\\\\rp.example\\cb",
+            "",
+        ] {
+            assert!(check(bad, WEB).is_err(), "{bad:?}");
+        }
+        assert!(check("https://rp.example/cb", WEB_IMPLICIT).is_ok());
+        for bad in [
+            "http://127.0.0.1/cb",
+            "https://localhost/cb",
+            "https://127.0.0.1/cb",
+            "http://rp.example/cb",
+        ] {
+            assert!(check(bad, WEB_IMPLICIT).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn native_rules() {
+        for ok in [
+            "com.example.app:/oauth2redirect/example-provider",
+            "http://127.0.0.1:51004/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+            "https://app.example.com/oauth2redirect",
+        ] {
+            assert!(check(ok, NATIVE).is_ok(), "{ok}");
+        }
+        for bad in [
+            "myapp:/cb",
+            "http://app.example.com/cb",
+            "com.example.app:/cb#frag",
+        ] {
+            assert!(check(bad, NATIVE).is_err(), "{bad}");
+        }
+        let no_https = RedirectRules {
+            allow_native_https: false,
+            ..NATIVE
+        };
+        assert!(check("https://app.example.com/cb", no_https).is_err());
+    }
+
+    #[test]
+    fn matching() {
+        use ApplicationType::*;
+        let reg = "https://rp.example/cb";
+        assert!(matches(reg, reg, Web));
+        for near in [
+            "https://rp.example/cb/",
+            "https://RP.example/cb",
+            "https://rp.example/c%62",
+            "https://rp.example/cb?x=1",
+            "https://rp.example:443/cb",
+        ] {
+            assert!(!matches(reg, near, Web), "{near}");
+        }
+        // R44: precomposed é vs e + combining acute
+        assert!(!matches(
+            "https://rp.example/caf\u{e9}",
+            "https://rp.example/cafe\u{301}",
+            Web
+        ));
+        // R65 / R98: any port for native loopback only
+        assert!(matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:9090/cb",
+            Native
+        ));
+        assert!(matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:9090/cb",
+            Native
+        ));
+        assert!(matches("http://[::1]:1/cb", "http://[::1]:2/cb", Native));
+        assert!(!matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:9090/cb",
+            Web
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:9090/cb2",
+            Native
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]:8080/cb",
+            Native
+        ));
+        assert!(!matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:x/cb",
+            Native
+        ));
+        assert!(!matches(
+            "https://app.example/cb",
+            "https://app.example:1/cb",
+            Native
+        ));
+    }
+}

@@ -1,0 +1,281 @@
+//! Software statements (RFC 7591 §2.3, §3.1.1; digest §8): verification against the configured
+//! issuers' keys only, time checks with a small clock skew, issuer policy, and the merge of the
+//! statement's claims over the request body.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::config::TrustedIssuer;
+use crate::jose::{self, CompactJws};
+use crate::keys::{KeyError, VerifierSet};
+use crate::metadata::{self, quoted, ClientMetadata};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    /// Malformed, wrongly signed, expired, not yet valid: `invalid_software_statement`.
+    #[error("{0}")]
+    Invalid(String),
+    /// Verifies (or names an issuer), but this server does not accept it:
+    /// `unapproved_software_statement`.
+    #[error("{0}")]
+    Unapproved(String),
+}
+
+fn invalid(message: impl Into<String>) -> StatementError {
+    StatementError::Invalid(message.into())
+}
+
+/// JWT claims that describe the statement itself, not the client (digest §8 merge, *Derived*).
+const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti"];
+
+/// A statement whose signature, issuer and times checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedStatement {
+    pub issuer: String,
+    /// The statement's claims that are client metadata (JWT claims removed).
+    pub metadata: Map<String, Value>,
+    pub jti: Option<String>,
+    /// base64url SHA-256 of the statement, the provenance when it has no `jti`.
+    pub digest: String,
+    pub exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+}
+
+struct Issuer {
+    config: TrustedIssuer,
+    keys: VerifierSet,
+}
+
+/// The issuers this registrar trusts, with their keys, and a bounded cache of verified
+/// statements: in a federation every installation of an app presents the same statement, and
+/// re-verifying its signature each time is the largest cost of a registration.
+pub struct TrustedIssuers {
+    issuers: HashMap<String, Issuer>,
+    verified: Option<moka::sync::Cache<[u8; 32], Arc<VerifiedStatement>>>,
+}
+
+impl std::fmt::Debug for TrustedIssuers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedIssuers")
+            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// How long a verified statement is remembered at most; its `exp` may cut this shorter.
+const STATEMENT_CACHE_TTL: Duration = Duration::from_secs(600);
+
+impl TrustedIssuers {
+    pub fn load(configs: &[TrustedIssuer], cache_entries: u64) -> Result<Self, KeyError> {
+        let mut issuers = HashMap::new();
+        for config in configs {
+            let keys = load_jwks(&config.jwks_file)?;
+            issuers.insert(
+                config.issuer.clone(),
+                Issuer {
+                    config: config.clone(),
+                    keys,
+                },
+            );
+        }
+        let verified = (cache_entries > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(cache_entries)
+                .time_to_live(STATEMENT_CACHE_TTL)
+                .build()
+        });
+        Ok(TrustedIssuers { issuers, verified })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    /// Verify a statement (digest §8 steps 2–6). `now` is in seconds since the epoch.
+    pub fn verify(
+        &self,
+        statement: &str,
+        now: u64,
+        skew: u64,
+        max_bytes: usize,
+    ) -> Result<Arc<VerifiedStatement>, StatementError> {
+        if statement.len() > max_bytes {
+            return Err(invalid(format!(
+                "the software statement is larger than {max_bytes} bytes"
+            )));
+        }
+        let digest = jose::sha256(statement.as_bytes());
+        if let Some(hit) = self.verified.as_ref().and_then(|c| c.get(&digest)) {
+            // The signature was checked; the times must still hold now.
+            check_times(&hit, now, skew)?;
+            return Ok(hit);
+        }
+        let jws = CompactJws::parse(statement)
+            .map_err(|e| invalid(format!("the software statement is not acceptable: {e}")))?;
+        let claims: Map<String, Value> = jws
+            .unverified_payload()
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| invalid("the software statement's payload is not a JSON object"))?;
+        // Step 4: iss present. Step 5: a trusted issuer. Only then are its keys tried.
+        let issuer = match claims.get("iss") {
+            Some(Value::String(iss)) if !iss.is_empty() => iss.clone(),
+            _ => return Err(invalid("the software statement has no iss claim")),
+        };
+        let trusted = self.issuers.get(&issuer).ok_or_else(|| {
+            StatementError::Unapproved(format!(
+                "software statements from {} are not accepted here",
+                quoted(&issuer)
+            ))
+        })?;
+        // Step 6: the kid picks the key, the key fixes the algorithm.
+        let alg = jws.alg().unwrap_or_default();
+        let verifier = trusted.keys.select(jws.kid(), alg).ok_or_else(|| {
+            invalid(format!(
+                "no key of issuer {} matches the statement's kid {} and alg {}",
+                quoted(&issuer),
+                quoted(jws.kid().unwrap_or("(none)")),
+                quoted(alg)
+            ))
+        })?;
+        jws.verify(verifier)
+            .map_err(|e| invalid(format!("the software statement is not acceptable: {e}")))?;
+
+        let number = |name: &str| -> Result<Option<u64>, StatementError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("the statement's {name} is not a valid time"))),
+                Some(_) => Err(invalid(format!("the statement's {name} is not a number"))),
+            }
+        };
+        let verified = VerifiedStatement {
+            exp: number("exp")?,
+            nbf: number("nbf")?,
+            iat: number("iat")?,
+            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            digest: jose::base64url(&digest),
+            metadata: claims
+                .into_iter()
+                .filter(|(name, _)| !JWT_CLAIMS.contains(&name.as_str()))
+                .collect(),
+            issuer,
+        };
+        check_times(&verified, now, skew)?;
+        let verified = Arc::new(verified);
+        if let Some(cache) = &self.verified {
+            cache.insert(digest, verified.clone());
+        }
+        Ok(verified)
+    }
+
+    /// Issuer policy (digest §8 step 7): allowed software, grant types and scopes.
+    pub fn approve(
+        &self,
+        statement: &VerifiedStatement,
+        md: &ClientMetadata,
+    ) -> Result<(), StatementError> {
+        let Some(issuer) = self.issuers.get(&statement.issuer) else {
+            return Err(StatementError::Unapproved(
+                "issuer no longer trusted".into(),
+            ));
+        };
+        let policy = &issuer.config;
+        if let Some(allowed) = &policy.allowed_software_ids {
+            let ok = md
+                .software_id
+                .as_ref()
+                .is_some_and(|id| allowed.contains(id));
+            if !ok {
+                return Err(StatementError::Unapproved(
+                    "this software_id is not approved for registration".into(),
+                ));
+            }
+        }
+        if let Some(allowed) = &policy.allowed_grant_types {
+            if let Some(bad) = md.grant_types.iter().find(|g| !allowed.contains(g)) {
+                return Err(StatementError::Unapproved(format!(
+                    "grant type {} is not approved for this issuer's software",
+                    quoted(bad)
+                )));
+            }
+        }
+        if let (Some(allowed), Some(scope)) = (&policy.allowed_scopes, &md.scope) {
+            if let Some(bad) = scope.split(' ').find(|s| !allowed.iter().any(|a| a == s)) {
+                return Err(StatementError::Unapproved(format!(
+                    "scope {} is not approved for this issuer's software",
+                    quoted(bad)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `exp`, `nbf` and `iat` with a symmetric clock skew (digest §8 step 4). josekit's validator
+/// skips absent claims and has no leeway (stack-notes §2.4), so this is done here.
+fn check_times(s: &VerifiedStatement, now: u64, skew: u64) -> Result<(), StatementError> {
+    if let Some(exp) = s.exp {
+        if now >= exp.saturating_add(skew) {
+            return Err(invalid("the software statement has expired"));
+        }
+    }
+    if let Some(nbf) = s.nbf {
+        if nbf > now.saturating_add(skew) {
+            return Err(invalid("the software statement is not valid yet (nbf)"));
+        }
+    }
+    if let Some(iat) = s.iat {
+        if iat > now.saturating_add(skew) {
+            return Err(invalid(
+                "the software statement was issued in the future (iat)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7591 §2, §3.1.1: `effective = body ⊕ statement`, each over known metadata only; for each
+/// member name the statement wins. Tagged names are separate members (digest §8).
+pub fn merge(
+    body: &Map<String, Value>,
+    statement: Option<&VerifiedStatement>,
+) -> Map<String, Value> {
+    let mut effective: Map<String, Value> = body
+        .iter()
+        .filter(|(name, _)| metadata::is_metadata_member(name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(statement) = statement {
+        for (name, value) in &statement.metadata {
+            if metadata::is_metadata_member(name) {
+                effective.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    effective
+}
+
+fn load_jwks(path: &Path) -> Result<VerifierSet, KeyError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| KeyError::Invalid {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    VerifierSet::from_jwks(&value).map_err(|message| KeyError::Invalid {
+        path: shown,
+        message,
+    })
+}
