@@ -20,6 +20,16 @@ pub struct Application {
 impl Application {
     /// Validate the configuration, load the keys, bind the listener.
     pub fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
+            address: config.listen.to_string(),
+            source,
+        })?;
+        Self::with_listener(config, listener)
+    }
+
+    /// Run on a listener bound by the caller (tests bind port 0 and set `public_url` to the
+    /// port they got).
+    pub fn with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let registrar = Arc::new(Registrar::new(&config)?);
         if registrar.keys().development_only {
             tracing::warn!(
@@ -27,10 +37,6 @@ impl Application {
                 "DEVELOPMENT KEYS IN USE: their private parts are public; generate your own with `stateless-dcr keys generate` before any real deployment"
             );
         }
-        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
-            address: config.listen.to_string(),
-            source,
-        })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let state = AppState {
             registrar: registrar.clone(),

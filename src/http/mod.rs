@@ -42,9 +42,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                             .default_service(web::to(handlers::registration_method_not_allowed)),
                     )
                     .service(
-                        // `.+` so that any garbage after /register/ reaches the configuration
+                        // `.*` so that any garbage (or nothing) after /register/ reaches the configuration
                         // endpoint and gets its 401, never a 404 (OIDC DCR §4.4, R46)
-                        web::resource("/{client_id:.+}")
+                        web::resource("/{client_id:.*}")
                             .route(web::get().to(handlers::read))
                             .default_service(web::to(handlers::configuration_method_not_allowed)),
                     ),

@@ -1,0 +1,155 @@
+//! The command line, run as a real process: key generation, statement signing, client inspect
+//! and start-up failures naming the bad option.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_deployment;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
+}
+
+#[test]
+fn keys_generate_writes_a_loadable_key_set_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let status = bin()
+        .args(["keys", "generate", "--alg", "EdDSA", "--out"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    stateless_dcr::keys::RegistrarKeys::load(&path).unwrap();
+    let output = bin()
+        .args(["keys", "generate", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
+}
+
+#[tokio::test]
+async fn statement_sign_and_client_inspect_work_end_to_end() {
+    let mut d = crate::helpers::deployment();
+    // the authority made with the CLI
+    let private = d.dir.path().join("authority.private.json");
+    let jwks = d.dir.path().join("authority.jwks.json");
+    std::fs::remove_file(&jwks).unwrap();
+    let status = bin()
+        .args(["statement", "keygen", "--private"])
+        .arg(&private)
+        .arg("--jwks")
+        .arg(&jwks)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    d.config.trusted_issuers[0].jwks_file = jwks;
+    let claims = d.dir.path().join("claims.json");
+    std::fs::write(
+        &claims,
+        json!({"software_id": "cli", "redirect_uris": ["https://rp.example.com/cb"]}).to_string(),
+    )
+    .unwrap();
+    let output = bin()
+        .args([
+            "statement",
+            "sign",
+            "--issuer",
+            crate::helpers::ISSUER,
+            "--lifetime",
+            "3600",
+            "--key",
+        ])
+        .arg(&private)
+        .arg("--claims")
+        .arg(&claims)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let statement = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let app = spawn_deployment(d, |_| {}).await;
+    let body = app
+        .post_register(&json!({ "software_statement": statement }))
+        .await
+        .assert_created()
+        .clone();
+    let client_id = body["client_id"].as_str().unwrap();
+
+    // client inspect with a config file equivalent to the running server's
+    let config_path = app.dir.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "public_url = \"{}\"\nkeys = \"{}\"\n\n[[trusted_issuers]]\nissuer = \"{}\"\njwks_file = \"{}\"\n",
+            app.address,
+            app.config.keys.display(),
+            crate::helpers::ISSUER,
+            app.config.trusted_issuers[0].jwks_file.display()
+        ),
+    )
+    .unwrap();
+    let output = bin()
+        .args(["client", "inspect", "--config"])
+        .arg(&config_path)
+        .arg(client_id)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["metadata"]["software_id"], "cli");
+    assert_eq!(report["software_statement"]["iss"], crate::helpers::ISSUER);
+
+    let output = bin()
+        .args(["client", "inspect", "--config"])
+        .arg(&config_path)
+        .arg("not-a-client-id")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+}
+
+#[test]
+fn serve_fails_at_start_up_naming_a_bad_option() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, option) in [
+        (
+            "listen = \"127.0.0.1:0\"\nmax_client_lifetime = 5\n",
+            "max_client_lifetime",
+        ),
+        (
+            "listen = \"127.0.0.1:0\"\nclient_id_max_length = 10\n",
+            "client_id_max_length",
+        ),
+        (
+            "listen = \"127.0.0.1:0\"\n[policy]\ngrant_types = [\"magic\"]\n",
+            "policy.grant_types",
+        ),
+        ("listen = \"not an address\"\n", "listen"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let output = bin()
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{text}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(option), "{text}: {stderr}");
+    }
+}

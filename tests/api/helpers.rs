@@ -1,0 +1,263 @@
+use std::net::TcpListener;
+
+use reqwest::StatusCode;
+use serde_json::{json, Map, Value};
+use stateless_dcr::config::{Config, TrustedIssuer};
+use stateless_dcr::jose;
+use stateless_dcr::keys::{self, RegistrarKeys, SigningAlg};
+use stateless_dcr::Application;
+use tempfile::TempDir;
+
+pub const ISSUER: &str = "https://federation.test.example";
+
+/// A federation authority the test server trusts: its private key signs statements.
+pub struct Authority {
+    pub issuer: String,
+    pub private: josekit::jwk::Jwk,
+}
+
+impl Authority {
+    pub fn new(issuer: &str, alg: SigningAlg) -> (Self, Value) {
+        let (private, jwks) = keys::generate_authority_key(alg).unwrap();
+        let private = josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap();
+        (
+            Authority {
+                issuer: issuer.to_owned(),
+                private,
+            },
+            jwks,
+        )
+    }
+
+    /// Sign `claims` (a JSON object) as a statement: `iss` and `iat` are added when absent.
+    pub fn sign(&self, claims: Value) -> String {
+        let mut claims = claims.as_object().unwrap().clone();
+        claims
+            .entry("iss")
+            .or_insert(Value::String(self.issuer.clone()));
+        claims.entry("iat").or_insert(Value::from(now()));
+        let mut header = Map::new();
+        let (alg, _) = keys::signer_for(&self.private).unwrap();
+        header.insert("alg".into(), alg.into());
+        header.insert("kid".into(), self.private.key_id().unwrap().into());
+        self.sign_with_header(header, &Value::Object(claims))
+    }
+
+    pub fn sign_with_header(&self, header: Map<String, Value>, claims: &Value) -> String {
+        let (_, signer) = keys::signer_for(&self.private).unwrap();
+        jose::sign_compact(&header, claims.to_string().as_bytes(), signer.as_ref()).unwrap()
+    }
+
+    pub fn kid(&self) -> String {
+        self.private.key_id().unwrap().to_owned()
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub authority: Authority,
+    pub dir: TempDir,
+    pub config: Config,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // stop the server without waiting: the test runtime is going away
+        std::mem::drop(handle.stop(false));
+    }
+}
+
+/// Files of a test deployment: a registrar key set and one trusted authority.
+pub struct Deployment {
+    pub dir: TempDir,
+    pub authority: Authority,
+    pub config: Config,
+}
+
+pub fn deployment() -> Deployment {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join("registrar-keys.json");
+    let key_set = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
+    std::fs::write(&keys_path, key_set.to_string()).unwrap();
+    let (authority, jwks) = Authority::new(ISSUER, SigningAlg::Es256);
+    let jwks_path = dir.path().join("authority.jwks.json");
+    std::fs::write(&jwks_path, jwks.to_string()).unwrap();
+    let config = Config {
+        keys: keys_path,
+        trusted_issuers: vec![TrustedIssuer {
+            issuer: ISSUER.into(),
+            jwks_file: jwks_path,
+            allowed_software_ids: None,
+            allowed_grant_types: None,
+            allowed_scopes: None,
+        }],
+        workers: Some(1),
+        ..Config::default()
+    };
+    Deployment {
+        dir,
+        authority,
+        config,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    let deployment = deployment();
+    spawn_deployment(deployment, change).await
+}
+
+pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut Config)) -> TestApp {
+    let Deployment {
+        dir,
+        authority,
+        mut config,
+    } = deployment;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    config.listen = listener.local_addr().unwrap();
+    config.public_url = format!("http://127.0.0.1:{port}");
+    change(&mut config);
+    let app = Application::with_listener(config.clone(), listener).expect("server starts");
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        authority,
+        dir,
+        config,
+        handle,
+    }
+}
+
+/// The answer to a request: status, headers and the JSON body (Null when empty).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "body is not JSON ({status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    /// Assert a registration error: status 400 and the RFC 7591 error code, with an ASCII
+    /// description (C7) and the no-store headers (R91).
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.error(), code, "body: {}", self.body);
+        let description = self.body["error_description"].as_str().unwrap();
+        assert!(description.is_ascii() && !description.is_empty());
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.header("pragma"), Some("no-cache"));
+        assert!(self
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json"));
+    }
+
+    #[track_caller]
+    pub fn assert_created(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::CREATED, "body: {}", self.body);
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POST a JSON body to the registration endpoint.
+    pub async fn post_register(&self, body: &Value) -> Answer {
+        let response = self
+            .client
+            .post(self.url("/register"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await
+    }
+
+    /// Register with a statement made of `claims` (signed by the trusted authority) and the
+    /// extra `body` members.
+    pub async fn register(&self, claims: Value, body: Value) -> Answer {
+        let mut request = body.as_object().cloned().unwrap_or_default();
+        request.insert(
+            "software_statement".into(),
+            Value::String(self.authority.sign(claims)),
+        );
+        self.post_register(&Value::Object(request)).await
+    }
+
+    /// Register a plain web client; returns the 201 body.
+    pub async fn register_web_client(&self) -> Value {
+        self.register(web_claims(), json!({}))
+            .await
+            .assert_created()
+            .clone()
+    }
+
+    pub async fn get_config(&self, uri: &str, token: Option<&str>) -> Answer {
+        let mut request = self.client.get(uri);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+}
+
+/// Statement claims of a simple confidential web client.
+pub fn web_claims() -> Value {
+    json!({
+        "software_id": "software-1",
+        "software_version": "1.0",
+        "client_name": "Test Client",
+        "redirect_uris": ["https://rp.example.com/cb"],
+    })
+}

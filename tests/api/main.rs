@@ -1,0 +1,12 @@
+//! Integration tests: each starts the real server on port 0 and talks HTTP to it
+//! (`helpers::spawn_app`). Rule numbers (R…) and sections refer to ../shared/spec-digest.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod discovery;
+mod garbage;
+mod helpers;
+mod interop;
+mod read;
+mod register;
+mod statement;

@@ -1,0 +1,229 @@
+//! GET /register/{client_id} (RFC 7592 §2.1, OIDC DCR §4; R46–R51, R57, R59, R63, R80, R101, R105).
+
+use serde_json::{json, Value};
+use stateless_dcr::client_id::{self, ClientIdClaims};
+use stateless_dcr::config::Management;
+use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
+
+use crate::helpers::{deployment, now, spawn_app, spawn_app_with, spawn_deployment, web_claims};
+
+#[tokio::test]
+async fn read_returns_the_current_configuration() {
+    let app = spawn_app().await;
+    let registered = app.register_web_client().await;
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let answer = app.get_config(uri, Some(token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let body = answer.body;
+    // R51, R63, R101: same client_id, the same secret, the RAT and the URI
+    for member in [
+        "client_id",
+        "client_secret",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+        "registration_access_token",
+        "registration_client_uri",
+        "redirect_uris",
+        "client_name",
+        "grant_types",
+        "software_id",
+    ] {
+        assert_eq!(body[member], registered[member], "{member}");
+    }
+    // O5: the statement is not kept, so reads do not echo it
+    assert!(body.get("software_statement").is_none());
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let a = app.register_web_client().await;
+    let b = app.register_web_client().await;
+    let uri_a = a["registration_client_uri"].as_str().unwrap();
+    let answer = app.get_config(uri_a, None).await;
+    answer.assert_error(401, "invalid_token");
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer realm=\"stateless-dcr\"")
+    );
+    // R47, R49
+    let answer = app.get_config(uri_a, Some("not-the-token")).await;
+    answer.assert_error(401, "invalid_token");
+    assert!(answer
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    // R50 / O4: client A's token on client B's URL, and the client secret used as a RAT
+    let uri_b = b["registration_client_uri"].as_str().unwrap();
+    let token_a = a["registration_access_token"].as_str().unwrap();
+    app.get_config(uri_b, Some(token_a))
+        .await
+        .assert_error(401, "invalid_token");
+    let secret_a = a["client_secret"].as_str().unwrap();
+    app.get_config(uri_a, Some(secret_a))
+        .await
+        .assert_error(401, "invalid_token");
+    // a Basic header is no bearer token
+    let response = app
+        .client
+        .get(uri_a)
+        .basic_auth("x", Some(token_a))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn invalid_client_ids_are_401_never_404() {
+    // R46, R47, R80
+    let app = spawn_app().await;
+    let registered = app.register_web_client().await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let mut flipped = client_id.as_bytes().to_vec();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    let flipped = String::from_utf8(flipped).unwrap();
+    let garbage = [
+        flipped.as_str(),
+        "garbage",
+        "a.b.c",
+        "a/b/c",
+        "%00%ff",
+        "eyJhbGciOiJub25lIn0.e30.",
+        &"A".repeat(5000),
+        "",
+    ];
+    for id in garbage {
+        let uri = format!("{}/register/{id}", app.address);
+        let answer = app.get_config(&uri, Some(token)).await;
+        answer.assert_error(401, "invalid_token");
+    }
+}
+
+#[tokio::test]
+async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
+    // R81, R105: mint with the deployment's own keys, directly
+    let d = deployment();
+    let old_keys = RegistrarKeys::load(&d.config.keys).unwrap();
+    let old_set: Value = serde_json::from_slice(&std::fs::read(&d.config.keys).unwrap()).unwrap();
+    // rotate: a new active signing key, the old one still listed
+    let new_set = RegistrarKeys::generate(SigningAlg::EdDsa).unwrap();
+    let mut rotated = old_set.clone();
+    rotated["signing"]["keys"]
+        .as_array_mut()
+        .unwrap()
+        .push(new_set["signing"]["keys"][0].clone());
+    rotated["signing"]["active"] = new_set["signing"]["active"].clone();
+    std::fs::write(&d.config.keys, rotated.to_string()).unwrap();
+    let app = spawn_deployment(d, |_| {}).await;
+    let issuer = app.address.clone();
+
+    let claims = |exp: Option<u64>| ClientIdClaims {
+        iss: issuer.clone(),
+        jti: client_id::new_jti().unwrap(),
+        iat: now() - 100,
+        exp,
+        csk: None,
+        rtk: Some(old_keys.registration_access_token.active().0.to_owned()),
+        stmt: None,
+        sector: None,
+        metadata: json!({"redirect_uris": ["https://rp.example.com/cb"]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let valid = claims(None);
+    let id = client_id::mint(&old_keys, &valid, 4096).unwrap();
+    let token = client_id::registration_access_token(&old_keys, &valid, 0).unwrap();
+    let answer = app
+        .get_config(&format!("{}/register/{id}", app.address), Some(&token))
+        .await;
+    assert_eq!(
+        answer.status, 200,
+        "retired but listed key: {}",
+        answer.body
+    );
+
+    let expired = claims(Some(now() - 1));
+    let id = client_id::mint(&old_keys, &expired, 4096).unwrap();
+    let token = client_id::registration_access_token(&old_keys, &expired, 0).unwrap();
+    app.get_config(&format!("{}/register/{id}", app.address), Some(&token))
+        .await
+        .assert_error(401, "invalid_token");
+
+    // new registrations are signed with the new active key
+    let body = app
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let header = body["client_id"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let header: Value = serde_json::from_slice(&base64_decode(&header)).unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["kid"], new_set["signing"]["active"]);
+    assert_eq!(header["typ"], "client-id+jwt");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn update_and_delete_are_not_offered_yet() {
+    // R59: 405 with Allow
+    let app = spawn_app().await;
+    let registered = app.register_web_client().await;
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::POST,
+        reqwest::Method::PATCH,
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), uri)
+            .bearer_auth(token)
+            .json(&registered)
+            .send()
+            .await
+            .unwrap();
+        let answer = crate::helpers::Answer::from(response).await;
+        answer.assert_error(405, "invalid_request");
+        assert_eq!(answer.header("allow"), Some("GET"), "{method}");
+    }
+}
+
+#[tokio::test]
+async fn management_none_issues_no_registration_access_token() {
+    // R78, OIDC DCR §8.2
+    let app = spawn_app_with(|c| c.management = Management::None).await;
+    let body = app
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    assert!(body.get("registration_access_token").is_none());
+    assert!(body.get("registration_client_uri").is_none());
+    let uri = format!(
+        "{}/register/{}",
+        app.address,
+        body["client_id"].as_str().unwrap()
+    );
+    let answer = app.get_config(&uri, Some("anything")).await;
+    answer.assert_error(405, "invalid_request");
+}
