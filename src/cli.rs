@@ -167,7 +167,9 @@ fn load_config(path: Option<&Path>) -> Result<Config, String> {
 fn serve(config: Option<&Path>) -> Result<ExitCode, String> {
     let config = load_config(config)?;
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config).map_err(|e| e.to_string())?;
+        let app = Application::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })
@@ -257,31 +259,60 @@ fn statement_sign(
 
 fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, String> {
     let config = load_config(config)?;
-    let registrar = Registrar::new(&config).map_err(|e| e.to_string())?;
-    let (report, code) = match registrar.verify_client_id(client_id.trim()) {
-        Ok(client) => {
-            let mut metadata = client.metadata.to_json(crate::metadata::Form::Full);
-            metadata.insert("client_id_issued_at".into(), Value::from(client.claims.iat));
-            let report = json!({
-                "valid": true,
-                "jti": client.claims.jti,
-                "issuer": client.claims.iss,
-                "issued_at": client.claims.iat,
-                "expires_at": client.claims.exp,
-                "software_statement": client.claims.stmt,
-                "sector": client.claims.sector,
-                "has_client_secret": client.claims.csk.is_some(),
-                "metadata": metadata,
-            });
-            (report, ExitCode::SUCCESS)
-        }
-        Err(e) => (
-            json!({ "valid": false, "reason": e.to_string() }),
-            ExitCode::FAILURE,
-        ),
-    };
-    println!("{}", pretty(&report)?);
-    Ok(code)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        // With the status store (a running single node holds the redb file's lock, so it may be
+        // unavailable here), the answer includes updates and deletes; without it, only what
+        // the client_id itself says.
+        let (registrar, store_note) = match Registrar::open(&config).await {
+            Ok(registrar) => (registrar, None),
+            Err(e) => (
+                Registrar::without_store(&config).map_err(|e| e.to_string())?,
+                Some(format!("status not checked: {e}")),
+            ),
+        };
+        let client = match registrar.verify_client_id(client_id.trim()) {
+            Ok(client) => client,
+            Err(e) => {
+                let report = json!({ "valid": false, "reason": e.to_string() });
+                println!("{}", pretty(&report)?);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let (status, client) = match registrar.resolve(client_id.trim()).await {
+            _ if registrar.status_service().is_none() => (
+                store_note.unwrap_or_else(|| "no status store (management is not full)".into()),
+                client,
+            ),
+            Ok(Some(current)) if current.generation > 0 => ("updated".to_owned(), current),
+            Ok(Some(current)) => ("active".to_owned(), current),
+            Ok(None) => ("deleted".to_owned(), client),
+            Err(e) => (format!("status not checked: {e}"), client),
+        };
+        let deleted = status == "deleted";
+        let metadata = client.metadata.to_json(crate::metadata::Form::Full);
+        let report = json!({
+            "valid": !deleted,
+            "status": status,
+            "jti": client.claims.jti,
+            "issuer": client.claims.iss,
+            "issued_at": client.claims.iat,
+            "expires_at": client.claims.exp,
+            "software_statement": client.provenance,
+            "sector": client.sector,
+            "has_client_secret": client.csk.is_some(),
+            "metadata": metadata,
+        });
+        println!("{}", pretty(&report)?);
+        Ok(if deleted {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
 }
 
 fn pretty(value: &Value) -> Result<String, String> {

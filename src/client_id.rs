@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::jose::{self, CompactJws};
-use crate::keys::RegistrarKeys;
+use crate::keys::{RegistrarKeys, VerifierSet};
 
 /// The `typ` header of client_ids, so that no other token signed by the registrar's keys can be
 /// taken for one (RFC 8725 §3.11).
@@ -57,6 +57,10 @@ pub struct Provenance {
     pub jti: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The metadata members the statement supplied: they keep precedence in an update that does
+    /// not present a statement again (RFC 7591 §2; design.md "Flows").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,7 +73,7 @@ pub enum MintError {
 
 /// Why a presented client_id is not a valid one. Never shown in detail to the presenter
 /// (OIDC DCR §4.4: an invalid client gets the same 401 as an unknown one).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ClientIdError {
     #[error("not a client_id issued by this registrar")]
     Malformed,
@@ -109,7 +113,7 @@ pub fn mint(
 /// Verify a client_id: compact form, `typ`, a listed `kid` (retired keys still verify, D10),
 /// signature, issuer and `exp` (D6). `now` is seconds since the epoch.
 pub fn verify(
-    keys: &RegistrarKeys,
+    verifiers: &VerifierSet,
     issuer: &str,
     token: &str,
     now: u64,
@@ -119,11 +123,10 @@ pub fn verify(
         return Err(ClientIdError::Malformed);
     }
     let kid = jws.kid().ok_or(ClientIdError::Malformed)?;
-    if !keys.verifiers().has_kid(kid) {
+    if !verifiers.has_kid(kid) {
         return Err(ClientIdError::UnknownKey);
     }
-    let verifier = keys
-        .verifiers()
+    let verifier = verifiers
         .select(Some(kid), jws.alg().unwrap_or_default())
         .ok_or(ClientIdError::BadSignature)?;
     let payload = jws
@@ -148,21 +151,31 @@ pub fn new_jti() -> Result<String, MintError> {
 }
 
 /// The client_secret of a client: base64url(HMAC-SHA256(key, purpose ‖ jti ‖ generation)),
-/// 256 bits (design.md; OIDC Core §16.19 wants ≥ 32 octets for HS256). `None` when the client
-/// has no secret or its key is no longer configured.
-pub fn client_secret(keys: &RegistrarKeys, claims: &ClientIdClaims) -> Option<String> {
-    let key = keys.client_secret.get(claims.csk.as_deref()?)?;
-    derive(key, SECRET_PURPOSE, &claims.jti, 0)
+/// 256 bits (design.md; OIDC Core §16.19 wants ≥ 32 octets for HS256), with the key named by
+/// `csk`. `None` when that key is no longer configured.
+pub fn client_secret(keys: &RegistrarKeys, csk: &str, jti: &str) -> Option<String> {
+    derive_secret(keys.client_secret.get(csk)?, jti)
 }
 
-/// The registration access token for a generation (0 until an update rotates it).
+/// The client_secret for a client's `jti` under one `client_secret` key.
+pub fn derive_secret(key: &[u8], jti: &str) -> Option<String> {
+    derive(key, SECRET_PURPOSE, jti, 0)
+}
+
+/// The registration access token for a generation (0 until an update rotates it), with the
+/// key named by `rtk`.
 pub fn registration_access_token(
     keys: &RegistrarKeys,
-    claims: &ClientIdClaims,
+    rtk: &str,
+    jti: &str,
     generation: u64,
 ) -> Option<String> {
-    let key = keys.registration_access_token.get(claims.rtk.as_deref()?)?;
-    derive(key, RAT_PURPOSE, &claims.jti, generation)
+    derive(
+        keys.registration_access_token.get(rtk)?,
+        RAT_PURPOSE,
+        jti,
+        generation,
+    )
 }
 
 fn derive(key: &[u8], purpose: &[u8], jti: &str, generation: u64) -> Option<String> {
@@ -210,18 +223,18 @@ mod tests {
             token.bytes().all(|b| (0x20..=0x7e).contains(&b)),
             "VSCHAR (D5)"
         );
-        assert_eq!(verify(&keys, &c.iss, &token, 999).unwrap(), c);
+        assert_eq!(verify(keys.verifiers(), &c.iss, &token, 999).unwrap(), c);
         assert_eq!(
-            verify(&keys, &c.iss, &token, 1000),
+            verify(keys.verifiers(), &c.iss, &token, 1000),
             Err(ClientIdError::Expired)
         );
         assert_eq!(
-            verify(&keys, "https://other.example", &token, 999),
+            verify(keys.verifiers(), "https://other.example", &token, 999),
             Err(ClientIdError::WrongIssuer)
         );
         let other = new_keys();
         assert_eq!(
-            verify(&other, &c.iss, &token, 999),
+            verify(other.verifiers(), &c.iss, &token, 999),
             Err(ClientIdError::UnknownKey)
         );
     }
@@ -243,7 +256,7 @@ mod tests {
                 continue;
             }
             // a flip in the last base64 character's unused bits can decode to the same bytes
-            if let Ok(v) = verify(&keys, &c.iss, &flipped, 999) {
+            if let Ok(v) = verify(keys.verifiers(), &c.iss, &flipped, 999) {
                 assert_eq!(i, bytes.len() - 1, "accepted a change at {i}");
                 assert_eq!(v, c);
             }
@@ -267,13 +280,18 @@ mod tests {
         let keys = new_keys();
         let a = claims(&keys);
         let b = claims(&keys);
-        let secret_a = client_secret(&keys, &a).unwrap();
+        let csk = a.csk.as_deref().unwrap();
+        let rtk = a.rtk.as_deref().unwrap();
+        let secret_a = client_secret(&keys, csk, &a.jti).unwrap();
         assert_eq!(secret_a.len(), 43);
-        assert_eq!(client_secret(&keys, &a).unwrap(), secret_a);
-        assert_ne!(client_secret(&keys, &b).unwrap(), secret_a);
-        let rat0 = registration_access_token(&keys, &a, 0).unwrap();
+        assert_eq!(client_secret(&keys, csk, &a.jti).unwrap(), secret_a);
+        assert_ne!(client_secret(&keys, csk, &b.jti).unwrap(), secret_a);
+        let rat0 = registration_access_token(&keys, rtk, &a.jti, 0).unwrap();
         assert_ne!(rat0, secret_a);
-        assert_ne!(registration_access_token(&keys, &a, 1).unwrap(), rat0);
+        assert_ne!(
+            registration_access_token(&keys, rtk, &a.jti, 1).unwrap(),
+            rat0
+        );
         assert!(secret_matches(&secret_a, &secret_a));
         assert!(!secret_matches(&secret_a, &rat0));
     }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::status::{StatusStoreConfig, StoreKind};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
@@ -34,7 +36,10 @@ fn invalid(option: impl Into<String>, message: impl Into<String>) -> ConfigError
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Management {
-    /// Read (GET) with the registration access token; update and delete answer 405.
+    /// Read, update and delete (RFC 7592 §2.1–§2.3); update and delete write to the status store.
+    Full,
+    /// Read (GET) with the registration access token; update and delete answer 405, and no
+    /// status store is opened.
     ReadOnly,
     /// Fully stateless (OIDC DCR §8.2): no registration access token and no
     /// registration_client_uri are issued.
@@ -72,11 +77,17 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Entries in the cache of verified software statements (0 disables it).
     pub statement_cache_entries: u64,
+    /// Entries in the cache of verified client_ids.
+    pub client_cache_entries: u64,
+    /// Bearer tokens of the OPs allowed to call `POST /resolve`; empty disables the endpoint.
+    pub resolve_api_tokens: Vec<String>,
     /// Optional endpoints of the OpenID Provider this registrar serves, published in discovery.
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
     pub policy: Policy,
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Where update and delete records live (used with `management = "full"`).
+    pub status_store: StatusStoreConfig,
 }
 
 /// What discovery advertises and the validator enforces (digest §7.6, O6).
@@ -208,7 +219,7 @@ impl Default for Config {
             issuer: None,
             keys: PathBuf::from("keys/dev-registrar-keys.json"),
             require_software_statement: true,
-            management: Management::ReadOnly,
+            management: Management::Full,
             max_client_lifetime_secs: 0,
             client_id_max_length: 4096,
             max_request_bytes: 64 * 1024,
@@ -217,6 +228,8 @@ impl Default for Config {
             allow_native_https_redirects: true,
             workers: None,
             statement_cache_entries: 10_000,
+            client_cache_entries: 100_000,
+            resolve_api_tokens: Vec::new(),
             authorization_endpoint: None,
             token_endpoint: None,
             policy: Policy::default(),
@@ -227,6 +240,7 @@ impl Default for Config {
                 allowed_grant_types: None,
                 allowed_scopes: None,
             }],
+            status_store: StatusStoreConfig::default(),
         }
     }
 }
@@ -283,8 +297,21 @@ impl Config {
         Ok(config)
     }
 
+    /// Parse a configuration file's text. Unlike [`Config::default`], a file never falls back
+    /// on the development keys or the development authority: it must name its `keys`, and it
+    /// trusts only the issuers it lists.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        if !table.contains_key("keys") {
+            return Err("the option `keys` is required in a configuration file (the registrar key set; make one with `stateless-dcr keys generate`)".into());
+        }
+        if !table.contains_key("trusted_issuers") {
+            config.trusted_issuers.clear();
+        }
+        Ok(config)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -294,6 +321,7 @@ impl Config {
             }
         };
         resolve(&mut self.keys);
+        resolve(&mut self.status_store.path);
         for issuer in &mut self.trusted_issuers {
             resolve(&mut issuer.jwks_file);
         }
@@ -304,6 +332,11 @@ impl Config {
         self.issuer
             .as_deref()
             .unwrap_or_else(|| self.public_url.trim_end_matches('/'))
+    }
+
+    /// Whether `public_url` names the local machine (development only).
+    pub fn is_local(&self) -> bool {
+        Url::parse(&self.public_url).is_ok_and(|u| is_loopback_host(&u))
     }
 
     /// Checks that types alone cannot express; each error names its option.
@@ -326,7 +359,22 @@ impl Config {
             }
         }
         if let Some(issuer) = &self.issuer {
-            Url::parse(issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+            let url = Url::parse(issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+            if url.scheme() != "https" && !is_loopback_host(&url) {
+                // OIDC Discovery §3: the issuer is an https URL
+                return Err(invalid("issuer", "must be an https URL"));
+            }
+        }
+        if !is_loopback_host(&public)
+            && self
+                .trusted_issuers
+                .iter()
+                .any(|i| i.issuer == DEV_AUTHORITY_ISSUER)
+        {
+            return Err(invalid(
+                "trusted_issuers",
+                "the development authority (whose private key is published) may only be trusted on a loopback public_url",
+            ));
         }
         for (name, value) in [
             ("authorization_endpoint", &self.authorization_endpoint),
@@ -357,10 +405,48 @@ impl Config {
         if self.workers == Some(0) {
             return Err(invalid("workers", "must be at least 1"));
         }
+        self.policy.validate()?;
         if self.require_software_statement && self.trusted_issuers.is_empty() {
             return Err(invalid(
                 "trusted_issuers",
                 "no issuer is trusted while require_software_statement is true: nobody could register",
+            ));
+        }
+        if self.resolve_api_tokens.iter().any(|t| t.len() < 32) {
+            return Err(invalid(
+                "resolve_api_tokens",
+                "every token must be at least 32 characters (make one with `openssl rand -base64 32`)",
+            ));
+        }
+        let store = &self.status_store;
+        if store.kind == StoreKind::Redis {
+            match store.redis_url.as_deref().map(Url::parse) {
+                Some(Ok(url))
+                    if matches!(url.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
+                Some(_) => {
+                    return Err(invalid(
+                        "status_store.redis_url",
+                        "must be a redis:// or rediss:// URL",
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        "status_store.redis_url",
+                        "is required when status_store.kind = \"redis\"",
+                    ))
+                }
+            }
+        }
+        if !(1..=3600).contains(&store.cache_ttl_secs) {
+            return Err(invalid(
+                "status_store.cache_ttl_secs",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        if store.redis_timeout_ms == 0 {
+            return Err(invalid(
+                "status_store.redis_timeout_ms",
+                "must be at least 1",
             ));
         }
         for (index, issuer) in self.trusted_issuers.iter().enumerate() {
@@ -380,7 +466,7 @@ impl Config {
                 ));
             }
         }
-        self.policy.validate()
+        Ok(())
     }
 }
 
@@ -559,20 +645,42 @@ mod tests {
 
     #[test]
     fn unknown_option_is_named() {
-        let err = Config::from_toml("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        let err = Config::from_toml("keys = \"k\"\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n")
+            .unwrap_err();
         assert!(err.contains("listen_port"), "{err}");
-        let err = Config::from_toml("[policy]\nresponse_type = []\n").unwrap_err();
+        let err = Config::from_toml("keys = \"k\"\n[policy]\nresponse_type = []\n").unwrap_err();
         assert!(err.contains("response_type"), "{err}");
     }
 
     #[test]
+    fn a_file_never_falls_back_on_development_material() {
+        let err = Config::from_toml("listen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.contains("`keys`"), "{err}");
+        let config = Config::from_toml("keys = \"k\"\n").unwrap();
+        assert!(config.trusted_issuers.is_empty());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("trusted_issuers"), "{err}");
+        let mut public = Config {
+            public_url: "https://registrar.example.com".into(),
+            ..Config::default()
+        };
+        let err = public.validate().unwrap_err().to_string();
+        assert!(err.contains("development authority"), "{err}");
+        public.trusted_issuers[0].issuer = "https://federation.example.com".into();
+        public.validate().unwrap();
+    }
+
+    #[test]
     fn invalid_value_is_named() {
-        let err = Config::from_toml("client_id_max_length = \"long\"\n").unwrap_err();
+        let err = Config::from_toml("keys = \"k\"\nclient_id_max_length = \"long\"\n").unwrap_err();
         assert!(err.contains("client_id_max_length"), "{err}");
-        let config = Config::from_toml("public_url = \"http://rp.example.com\"\n").unwrap();
+        let config =
+            Config::from_toml("keys = \"k\"\npublic_url = \"http://rp.example.com\"\n").unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("public_url"), "{err}");
-        let config = Config::from_toml("[policy]\nid_token_signing_algs = [\"RS265\"]\n").unwrap();
+        let config =
+            Config::from_toml("keys = \"k\"\n[policy]\nid_token_signing_algs = [\"RS265\"]\n")
+                .unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("policy.id_token_signing_algs"), "{err}");
     }

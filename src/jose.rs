@@ -45,6 +45,16 @@ impl<'a> CompactJws<'a> {
     /// a recipient must refuse extensions it does not understand, and this service understands
     /// none), so that nothing past this point can be confused about what kind of token it holds.
     pub fn parse(token: &'a str) -> Result<Self, JwsError> {
+        Self::parse_inner(token, false)
+    }
+
+    /// Like [`CompactJws::parse`] but also accepting HS* algorithms: only for tokens keyed by a
+    /// secret both sides share, such as `client_secret_jwt` assertions (OIDC Core §9).
+    pub fn parse_allowing_mac(token: &'a str) -> Result<Self, JwsError> {
+        Self::parse_inner(token, true)
+    }
+
+    fn parse_inner(token: &'a str, allow_mac: bool) -> Result<Self, JwsError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -71,7 +81,7 @@ impl<'a> CompactJws<'a> {
         match jws.alg() {
             None => return Err(JwsError::MissingAlg),
             Some(alg) if alg.eq_ignore_ascii_case("none") => return Err(JwsError::AlgNone),
-            Some(alg) if alg.starts_with("HS") => return Err(JwsError::AlgMac),
+            Some(alg) if alg.starts_with("HS") && !allow_mac => return Err(JwsError::AlgMac),
             Some(_) => {}
         }
         if jws.header.contains_key("crit") {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::alg::ed::EdCurve;
@@ -98,6 +99,27 @@ impl DerivationKeys {
 
     pub fn get(&self, kid: &str) -> Option<&[u8]> {
         self.keys.get(kid).map(Vec::as_slice)
+    }
+
+    /// The `client_secret` group of a key file: the registrar's whole key set, or a file holding
+    /// only `{"client_secret": {...}}`, which is all an OP needs to check client secrets.
+    pub fn load_client_secret_keys(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let invalid = |message: String| KeyError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let group = value
+            .get("client_secret")
+            .cloned()
+            .ok_or_else(|| invalid("no client_secret group".into()))?;
+        let group: KeyGroup = serde_json::from_value(group).map_err(|e| invalid(e.to_string()))?;
+        derivation_keys("client_secret", group).map_err(invalid)
     }
 }
 
@@ -262,11 +284,10 @@ pub fn signer_for(jwk: &Jwk) -> Result<(&'static str, Box<dyn JwsSigner>), Strin
 /// The registrar's key set, loaded from one JSON file (format in docs/configuration.md).
 #[derive(Debug)]
 pub struct RegistrarKeys {
-    signing: Vec<SigningKey>,
-    active_signing: usize,
-    verifiers: VerifierSet,
+    active: SigningKey,
+    verifiers: Arc<VerifierSet>,
     public_jwks: Value,
-    pub client_secret: DerivationKeys,
+    pub client_secret: Arc<DerivationKeys>,
     pub registration_access_token: DerivationKeys,
     pub development_only: bool,
 }
@@ -314,7 +335,21 @@ impl RegistrarKeys {
                 .key_id()
                 .ok_or_else(|| format!("signing key {index} has no kid"))?
                 .to_owned();
-            let (alg, signer) = signer_for(&jwk).map_err(|e| format!("signing key {kid}: {e}"))?;
+            // A retired key may be kept as its public part only: it verifies old client_ids
+            // and signs nothing (D10).
+            let (alg, signer) = if jwk.parameter("d").is_some() {
+                let (alg, signer) =
+                    signer_for(&jwk).map_err(|e| format!("signing key {kid}: {e}"))?;
+                (alg, Some(signer))
+            } else {
+                let alg = match jwk.algorithm() {
+                    Some("ES256") => "ES256",
+                    Some("ES384") => "ES384",
+                    Some("EdDSA") => "EdDSA",
+                    _ => return Err(format!("verification-only key {kid} must name its alg")),
+                };
+                (alg, None)
+            };
             let mut public = jwk
                 .to_public_key()
                 .map_err(|e| format!("signing key {kid}: {e}"))?;
@@ -323,27 +358,31 @@ impl RegistrarKeys {
             public.set_algorithm(alg);
             public.set_key_use("sig");
             public_keys.push(Value::Object(public.into()));
-            signing.push(SigningKey { kid, alg, signer });
+            signing.push((kid, alg, signer));
         }
         let active_signing = signing
             .iter()
-            .position(|k| k.kid == file.signing.active)
+            .position(|(kid, _, _)| *kid == file.signing.active)
             .ok_or_else(|| {
                 format!(
                     "signing.active names kid {:?}, which is not among signing.keys",
                     file.signing.active
                 )
             })?;
+        let (kid, alg, signer) = signing.swap_remove(active_signing);
+        let Some(signer) = signer else {
+            return Err(format!("the active signing key {kid} has no private part"));
+        };
+        let active = SigningKey { kid, alg, signer };
         // The active key first, so that simple clients of the JWKS find it first.
         public_keys.swap(0, active_signing);
         let public_jwks = json!({ "keys": public_keys });
-        let verifiers = VerifierSet::from_jwks(&public_jwks)?;
+        let verifiers = Arc::new(VerifierSet::from_jwks(&public_jwks)?);
         Ok(RegistrarKeys {
-            signing,
-            active_signing,
+            active,
             verifiers,
             public_jwks,
-            client_secret: derivation_keys("client_secret", file.client_secret)?,
+            client_secret: Arc::new(derivation_keys("client_secret", file.client_secret)?),
             registration_access_token: derivation_keys(
                 "registration_access_token",
                 file.registration_access_token,
@@ -353,12 +392,16 @@ impl RegistrarKeys {
     }
 
     pub fn active_signing_key(&self) -> &SigningKey {
-        // index checked at load
-        &self.signing[self.active_signing]
+        &self.active
     }
 
     pub fn verifiers(&self) -> &VerifierSet {
         &self.verifiers
+    }
+
+    /// The verifiers of the published keys, shareable with a [`crate::resolve::Resolver`].
+    pub fn shared_verifiers(&self) -> Arc<VerifierSet> {
+        self.verifiers.clone()
     }
 
     /// The public JWK Set published at the jwks_uri.

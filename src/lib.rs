@@ -16,13 +16,16 @@
 pub mod cli;
 pub mod client_id;
 pub mod config;
+pub mod fetch;
 pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod metadata;
 pub mod registrar;
+pub mod resolve;
 pub mod startup;
 pub mod statement;
+pub mod status;
 
 pub use config::Config;
 pub use registrar::Registrar;

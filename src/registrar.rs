@@ -1,19 +1,22 @@
-//! The protocol, independent of HTTP: register (RFC 7591 §3, OIDC DCR §3), read (RFC 7592 §2.1,
-//! OIDC DCR §4) and client_id verification. Each flow reads top to bottom in one function.
+//! The protocol, independent of HTTP: register (RFC 7591 §3, OIDC DCR §3), read, update and
+//! delete (RFC 7592 §2, OIDC DCR §4) and client_id verification. Each flow reads top to bottom
+//! in one function.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::client_id::{self, ClientIdClaims, ClientIdError, MintError, Provenance};
+use crate::client_id::{self, ClientIdClaims, MintError, Provenance};
 use crate::config::{Config, Management};
 use crate::keys::{KeyError, RegistrarKeys};
 use crate::metadata::{self, ClientMetadata, Form, MetadataErrorCode, Rules};
+use crate::resolve::{Invalid, ResolveError, Resolver, ResolverOptions, VerifiedClient};
 use crate::statement::{self, StatementError, TrustedIssuers, VerifiedStatement};
+use crate::status::{Amendment, ClientStatus, StatusService, StoreError, WriteOutcome};
 
-/// Outcomes of register and read that are not success, each carrying its RFC 7591 §3.2.2 /
-/// RFC 6750 §3.1 error code. The HTTP layer maps them to status codes in one place.
+/// Outcomes of the registrar's operations that are not success, each carrying its RFC 7591
+/// §3.2.2 / RFC 6750 §3.1 error code. The HTTP layer maps them to status codes in one place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
     #[error("{0}")]
@@ -31,6 +34,10 @@ pub enum RegistrationError {
     /// that nothing reveals which clients exist (OIDC DCR §4.4; digest O4).
     #[error("the registration access token or client is not valid")]
     InvalidToken,
+    /// The status store cannot be reached: update and delete never report a success they could
+    /// not record, and reads never serve a client that might have been deleted.
+    #[error("the client status store is temporarily unavailable; try again")]
+    Unavailable(String),
     /// Something on the server's side failed; the message goes to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -45,6 +52,7 @@ impl RegistrationError {
             RegistrationError::InvalidSoftwareStatement(_) => "invalid_software_statement",
             RegistrationError::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
             RegistrationError::MissingToken | RegistrationError::InvalidToken => "invalid_token",
+            RegistrationError::Unavailable(_) => "temporarily_unavailable",
             RegistrationError::Internal(_) => "server_error",
         }
     }
@@ -82,12 +90,23 @@ impl From<MintError> for RegistrationError {
     }
 }
 
+impl From<StoreError> for RegistrationError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => RegistrationError::Unavailable(m),
+            StoreError::Corrupt(m) => RegistrationError::Internal(m),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("status_store: {0}")]
+    Store(#[from] StoreError),
     #[error("cannot bind {address}: {source}")]
     Bind {
         address: String,
@@ -95,15 +114,15 @@ pub enum StartupError {
     },
 }
 
-/// A client_id that verified, with its metadata parsed.
-#[derive(Debug, Clone)]
-pub struct VerifiedClient {
-    pub client_id: String,
-    pub claims: ClientIdClaims,
-    pub metadata: ClientMetadata,
-}
+/// Members an update must not carry (RFC 7592 §2.2).
+const FORBIDDEN_IN_UPDATE: [&str; 4] = [
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+];
 
-/// The registrar: configuration, keys and trusted issuers, shared by every request.
+/// The registrar: configuration, keys, trusted issuers and the status store.
 #[derive(Debug)]
 pub struct Registrar {
     issuer: String,
@@ -118,6 +137,8 @@ pub struct Registrar {
     rules: Rules,
     keys: Arc<RegistrarKeys>,
     issuers: TrustedIssuers,
+    status: Option<Arc<StatusService>>,
+    resolver: Resolver,
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
 }
@@ -130,14 +151,36 @@ fn now() -> u64 {
 }
 
 impl Registrar {
-    /// Validate the configuration and load every key it names.
-    pub fn new(config: &Config) -> Result<Self, StartupError> {
+    /// Validate the configuration, load every key it names, and open the status store when
+    /// update and delete are offered (`management = "full"`).
+    pub async fn open(config: &Config) -> Result<Self, StartupError> {
+        let mut registrar = Self::without_store(config)?;
+        if config.management == Management::Full {
+            let status = StatusService::open(&config.status_store, registrar.keys.clone()).await?;
+            registrar.resolver = registrar.resolver_for(config, Some(status.clone()));
+            registrar.status = Some(status);
+        }
+        Ok(registrar)
+    }
+
+    /// Everything but the status store: for tools that only verify client_ids.
+    pub fn without_store(config: &Config) -> Result<Self, StartupError> {
         config.validate()?;
         let keys = RegistrarKeys::load(&config.keys)?;
+        if keys.development_only && !config.is_local() {
+            return Err(crate::config::ConfigError::Invalid {
+                option: "keys".into(),
+                message: "this key set is marked development_only (its private keys are published); generate your own with `stateless-dcr keys generate`".into(),
+            }
+            .into());
+        }
         let issuers =
             TrustedIssuers::load(&config.trusted_issuers, config.statement_cache_entries)?;
         let base = config.public_url.trim_end_matches('/');
+        let keys = Arc::new(keys);
+        let resolver = resolver_options(config, &keys, None);
         Ok(Registrar {
+            resolver: Resolver::new(resolver),
             issuer: config.issuer().to_owned(),
             registration_endpoint: format!("{base}/register"),
             jwks_uri: format!("{base}/jwks"),
@@ -148,8 +191,9 @@ impl Registrar {
             max_statement_bytes: config.max_statement_bytes,
             clock_skew: config.clock_skew_secs,
             rules: Rules::from_config(config),
-            keys: Arc::new(keys),
+            keys,
             issuers,
+            status: None,
             authorization_endpoint: config.authorization_endpoint.clone(),
             token_endpoint: config.token_endpoint.clone(),
         })
@@ -167,8 +211,12 @@ impl Registrar {
         &self.registration_endpoint
     }
 
+    pub fn status_service(&self) -> Option<&Arc<StatusService>> {
+        self.status.as_ref()
+    }
+
     /// Register a client (RFC 7591 §3; digest §8 pipeline). `request` is the JSON object of
-    /// the request body. Nothing is written anywhere.
+    /// the request body. Nothing is written anywhere (R100).
     pub fn register(
         &self,
         request: &Map<String, Value>,
@@ -176,47 +224,32 @@ impl Registrar {
         let now = now();
 
         // 1. The software statement, when present; required unless open registration is on.
-        let statement_text = match request.get("software_statement") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.as_str()),
-            Some(_) => {
-                return Err(RegistrationError::InvalidSoftwareStatement(
-                    "software_statement must be a string holding a JWT".into(),
-                ))
-            }
-        };
+        let statement_text = statement_member(request)?;
         if statement_text.is_none() && self.require_statement {
             return Err(RegistrationError::InvalidSoftwareStatement(
                 "a software statement is required to register with this server".into(),
             ));
         }
         let statement = statement_text
-            .map(|s| {
-                self.issuers
-                    .verify(s, now, self.clock_skew, self.max_statement_bytes)
-            })
+            .map(|s| self.verify_statement(s, now))
             .transpose()?;
 
         // 2. Merge: the statement's claims take precedence over the body (RFC 7591 §2, §3.1.1).
         let effective = statement::merge(request, statement.as_deref());
 
-        // 3. Types, defaults, validation, issuer policy.
-        let md = ClientMetadata::parse(&effective, &self.rules.policy.default_subject_type)?;
-        let validated = metadata::validate(&md, &self.rules)?;
-        if let Some(statement) = &statement {
-            self.issuers.approve(statement, &md)?;
-        }
-        if md.sector_identifier_uri.is_some() {
-            // OIDC DCR §5: the document must be fetched and checked at registration. This
-            // server does not fetch outbound documents yet, so it cannot accept one.
-            return Err(RegistrationError::InvalidClientMetadata(
-                "sector_identifier_uri cannot be verified by this server yet; register without it"
-                    .into(),
-            ));
-        }
+        // 3. Types, defaults, validation, issuer policy, sector.
+        let (md, sector) =
+            self.validate(&effective, statement.as_ref().map(|s| s.issuer.as_str()))?;
 
         // 4. Mint the client_id, derive the secret and the registration access token.
         let exp = self.expiry(now, statement.as_ref().and_then(|s| s.exp));
+        if exp.is_some_and(|exp| exp <= now) {
+            // Within the clock skew the statement still verified, but a client_id that is dead
+            // on arrival helps nobody (R81).
+            return Err(RegistrationError::InvalidSoftwareStatement(
+                "the software statement has expired".into(),
+            ));
+        }
         let claims = ClientIdClaims {
             iss: self.issuer.clone(),
             jti: client_id::new_jti()?,
@@ -228,18 +261,22 @@ impl Registrar {
             rtk: (self.management != Management::None)
                 .then(|| self.keys.registration_access_token.active().0.to_owned()),
             stmt: statement.as_ref().map(|s| provenance(s)),
-            sector: validated.sector_host,
+            sector: sector.clone(),
             metadata: md.to_json(Form::Compact),
         };
         let client_id = client_id::mint(&self.keys, &claims, self.client_id_max_length)?;
         let client = VerifiedClient {
             client_id,
+            generation: 0,
+            csk: claims.csk.clone(),
+            sector,
+            provenance: claims.stmt.clone(),
             claims,
             metadata: md,
         };
 
         // 5. The response: every registered field, the statement echoed unchanged (R15).
-        let mut body = self.client_information(&client, 0)?;
+        let mut body = self.client_information(&client)?;
         if let Some(text) = statement_text {
             body.insert("software_statement".into(), Value::String(text.to_owned()));
         }
@@ -248,51 +285,294 @@ impl Registrar {
 
     /// Read a client's current configuration (RFC 7592 §2.1, OIDC DCR §4.2). Any failure is the
     /// same 401 (OIDC DCR §4.4).
-    pub fn read(
+    pub async fn read(
         &self,
         client_id: &str,
         token: Option<&str>,
     ) -> Result<Map<String, Value>, RegistrationError> {
+        let client = self.authenticate(client_id, token).await?;
+        self.client_information(&client)
+    }
+
+    /// Update (RFC 7592 §2.2): the body replaces the metadata as a whole; the client_id stays,
+    /// the registration access token rotates. Values fixed by the software statement keep
+    /// precedence unless a statement is presented again.
+    pub async fn update(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        request: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, RegistrationError> {
+        let now = now();
+        let current = self.authenticate(client_id, token).await?;
+        let status = self.store()?;
+
+        // 1. RFC 7592 §2.2: what the request must and must not carry.
+        if let Some(member) = FORBIDDEN_IN_UPDATE
+            .iter()
+            .find(|m| request.contains_key(**m))
+        {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "{member} must not be sent in an update (RFC 7592 §2.2)"
+            )));
+        }
+        match request.get("client_id") {
+            Some(Value::String(id)) if id == client_id => {}
+            Some(_) => {
+                return Err(RegistrationError::InvalidClientMetadata(
+                    "client_id does not match the client being updated".into(),
+                ))
+            }
+            None => {
+                return Err(RegistrationError::InvalidClientMetadata(
+                    "an update must carry the client's client_id (RFC 7592 §2.2)".into(),
+                ))
+            }
+        }
+        if let Some(presented) = request.get("client_secret").filter(|v| !v.is_null()) {
+            // R54, R55: the client never chooses its secret; it may only repeat the current one
+            let current_secret = self.client_secret(&current)?;
+            let matches = match (presented, &current_secret) {
+                (Value::String(p), Some(s)) => client_id::secret_matches(s, p),
+                _ => false,
+            };
+            if !matches {
+                return Err(RegistrationError::InvalidClientMetadata(
+                    "client_secret is not the client's current secret".into(),
+                ));
+            }
+        }
+
+        // 2. The statement: presented again, or the values it fixed before.
+        let statement_text = statement_member(request)?;
+        let statement = statement_text
+            .map(|s| self.verify_statement(s, now))
+            .transpose()?;
+        let (effective, provenance) = match &statement {
+            Some(statement) => {
+                if let Some(before) = &current.provenance {
+                    if before.iss != statement.issuer {
+                        return Err(RegistrationError::UnapprovedSoftwareStatement(
+                            "the statement comes from another issuer than the client's".into(),
+                        ));
+                    }
+                }
+                (
+                    statement::merge(request, Some(statement)),
+                    Some(provenance(statement)),
+                )
+            }
+            None => {
+                let mut effective = statement::merge(request, None);
+                let fixed = current
+                    .provenance
+                    .as_ref()
+                    .map(|p| p.fixed.as_slice())
+                    .unwrap_or_default();
+                let registered = current.metadata.to_json(Form::Full);
+                for member in fixed {
+                    let Some(value) = registered.get(member) else {
+                        continue;
+                    };
+                    match effective.get(member) {
+                        Some(sent) if !sent.is_null() && sent != value => {
+                            return Err(RegistrationError::InvalidClientMetadata(format!(
+                                "{member} is fixed by the software statement; present a new statement to change it"
+                            )))
+                        }
+                        _ => {
+                            effective.insert(member.clone(), value.clone());
+                        }
+                    }
+                }
+                (effective, current.provenance.clone())
+            }
+        };
+
+        // 3. The whole validation of a registration (RFC 7592 §2.2).
+        let (md, sector) =
+            self.validate(&effective, provenance.as_ref().map(|p| p.iss.as_str()))?;
+
+        // 4. Record the amendment; the generation check makes concurrent updates safe, and a
+        //    revoked client can never be amended back to life.
+        let csk = md.needs_secret().then(|| {
+            current
+                .csk
+                .clone()
+                .unwrap_or_else(|| self.keys.client_secret.active().0.to_owned())
+        });
+        let amendment = Amendment {
+            generation: current.generation + 1,
+            metadata: md.to_json(Form::Compact),
+            sector: sector.clone(),
+            csk: csk.clone(),
+            stmt: provenance.clone(),
+        };
+        let outcome = status
+            .write(
+                current.jti(),
+                current.generation,
+                &ClientStatus::Amended(Box::new(amendment)),
+                current.claims.exp,
+            )
+            .await?;
+        if outcome != WriteOutcome::Written {
+            return Err(RegistrationError::InvalidToken);
+        }
+        let updated = VerifiedClient {
+            generation: current.generation + 1,
+            metadata: md,
+            csk,
+            sector,
+            provenance,
+            ..current.as_ref().clone()
+        };
+        self.client_information(&updated)
+    }
+
+    /// Delete (RFC 7592 §2.3): afterwards the client_id, its secret and its registration access
+    /// token all fail. Kept until the client_id's `exp`, forever when it has none.
+    pub async fn delete(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), RegistrationError> {
+        let current = self.authenticate(client_id, token).await?;
+        let status = self.store()?;
+        status
+            .write(
+                current.jti(),
+                current.generation,
+                &ClientStatus::Revoked,
+                current.claims.exp,
+            )
+            .await?;
+        // AlreadyRevoked: a concurrent delete won; the client is gone either way.
+        Ok(())
+    }
+
+    /// A client as it is now: client_id verified, status record applied (digest D6). Clients
+    /// that do not verify or were deleted are `Ok(None)`.
+    pub async fn resolve(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<VerifiedClient>>, RegistrationError> {
+        match self.resolver.resolve(client_id).await {
+            Ok(client) => Ok(Some(client)),
+            Err(ResolveError::Invalid(_)) => Ok(None),
+            Err(ResolveError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Verify a client_id and parse its metadata, without the status record.
+    pub fn verify_client_id(&self, client_id: &str) -> Result<Arc<VerifiedClient>, Invalid> {
+        self.resolver.verify(client_id)
+    }
+
+    /// The resolver OPs use; it shares this registrar's keys and status store.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    fn resolver_for(&self, config: &Config, status: Option<Arc<StatusService>>) -> Resolver {
+        Resolver::new(resolver_options(config, &self.keys, status))
+    }
+
+    /// The configuration endpoint's check (RFC 7592 §2): a valid client_id, not deleted, and the
+    /// registration access token of its current generation.
+    async fn authenticate(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<Arc<VerifiedClient>, RegistrationError> {
         let token = token.ok_or(RegistrationError::MissingToken)?;
         let client = self
-            .verify_client_id(client_id)
-            .map_err(|_| RegistrationError::InvalidToken)?;
-        let generation = 0;
-        let expected = client_id::registration_access_token(&self.keys, &client.claims, generation)
+            .resolve(client_id)
+            .await?
+            .ok_or(RegistrationError::InvalidToken)?;
+        let expected = client
+            .claims
+            .rtk
+            .as_deref()
+            .and_then(|rtk| {
+                client_id::registration_access_token(
+                    &self.keys,
+                    rtk,
+                    client.jti(),
+                    client.generation,
+                )
+            })
             .ok_or(RegistrationError::InvalidToken)?;
         if !client_id::secret_matches(&expected, token) {
             return Err(RegistrationError::InvalidToken);
         }
-        self.client_information(&client, generation)
+        Ok(client)
     }
 
-    /// Verify a client_id and parse its metadata (digest D6).
-    pub fn verify_client_id(&self, client_id: &str) -> Result<VerifiedClient, ClientIdError> {
-        let claims = client_id::verify(&self.keys, &self.issuer, client_id, now())?;
-        // Embedded metadata was validated and signed by this registrar; it is parsed with the
-        // spec defaults that the compact form left out.
-        let metadata = ClientMetadata::parse(&claims.metadata, "public")
-            .map_err(|_| ClientIdError::Malformed)?;
-        Ok(VerifiedClient {
-            client_id: client_id.to_owned(),
-            claims,
-            metadata,
+    fn store(&self) -> Result<&Arc<StatusService>, RegistrationError> {
+        self.status.as_ref().ok_or_else(|| {
+            RegistrationError::Internal("update and delete need management = \"full\"".into())
         })
+    }
+
+    fn verify_statement(
+        &self,
+        text: &str,
+        now: u64,
+    ) -> Result<Arc<VerifiedStatement>, RegistrationError> {
+        Ok(self
+            .issuers
+            .verify(text, now, self.clock_skew, self.max_statement_bytes)?)
+    }
+
+    /// Parse, validate and apply issuer policy (digest §1–§8): the checks registration and
+    /// update share.
+    fn validate(
+        &self,
+        effective: &Map<String, Value>,
+        issuer: Option<&str>,
+    ) -> Result<(ClientMetadata, Option<String>), RegistrationError> {
+        let md = ClientMetadata::parse(effective, &self.rules.policy.default_subject_type)?;
+        // Digest §8: issuer policy (step 7) comes before the metadata rules (step 8).
+        if let Some(issuer) = issuer {
+            self.issuers.approve(issuer, &md)?;
+        }
+        let validated = metadata::validate(&md, &self.rules)?;
+        if md.sector_identifier_uri.is_some() {
+            // OIDC DCR §5: the document must be fetched and checked at registration. This
+            // server does not fetch outbound documents yet, so it cannot accept one.
+            return Err(RegistrationError::InvalidClientMetadata(
+                "sector_identifier_uri cannot be verified by this server yet; register without it"
+                    .into(),
+            ));
+        }
+        Ok((md, validated.sector_host))
+    }
+
+    fn client_secret(&self, client: &VerifiedClient) -> Result<Option<String>, RegistrationError> {
+        client
+            .csk
+            .as_deref()
+            .map(|csk| {
+                client_id::client_secret(&self.keys, csk, client.jti()).ok_or_else(|| {
+                    // The key this client's secret derives from was removed from the key set:
+                    // the client can no longer authenticate, so it is treated as invalid.
+                    tracing::warn!(kid = csk, "client_secret key no longer configured");
+                    RegistrationError::InvalidToken
+                })
+            })
+            .transpose()
     }
 
     /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
     fn client_information(
         &self,
         client: &VerifiedClient,
-        generation: u64,
     ) -> Result<Map<String, Value>, RegistrationError> {
         let mut body = client.metadata.to_json(Form::Full);
         body.insert("client_id".into(), Value::String(client.client_id.clone()));
         body.insert("client_id_issued_at".into(), Value::from(client.claims.iat));
-        if client.claims.csk.is_some() {
-            let secret = client_id::client_secret(&self.keys, &client.claims).ok_or_else(|| {
-                RegistrationError::Internal("the client_secret key is no longer configured".into())
-            })?;
+        if let Some(secret) = self.client_secret(client)? {
             body.insert("client_secret".into(), Value::String(secret));
             // 0 means it never expires (RFC 7591 §3.2.1); never later than the client_id (R81)
             body.insert(
@@ -300,13 +580,18 @@ impl Registrar {
                 Value::from(client.claims.exp.unwrap_or(0)),
             );
         }
-        if client.claims.rtk.is_some() && self.management != Management::None {
-            let rat = client_id::registration_access_token(&self.keys, &client.claims, generation)
-                .ok_or_else(|| {
-                    RegistrationError::Internal(
-                        "the registration access token key is no longer configured".into(),
-                    )
-                })?;
+        if let (Some(rtk), false) = (&client.claims.rtk, self.management == Management::None) {
+            let rat = client_id::registration_access_token(
+                &self.keys,
+                rtk,
+                client.jti(),
+                client.generation,
+            )
+            .ok_or_else(|| {
+                RegistrationError::Internal(
+                    "the registration access token key is no longer configured".into(),
+                )
+            })?;
             body.insert("registration_access_token".into(), Value::String(rat));
             body.insert(
                 "registration_client_uri".into(),
@@ -384,10 +669,45 @@ impl Registrar {
     }
 }
 
+/// The `software_statement` member: absent, or a string.
+fn statement_member(request: &Map<String, Value>) -> Result<Option<&str>, RegistrationError> {
+    match request.get("software_statement") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(RegistrationError::InvalidSoftwareStatement(
+            "software_statement must be a string holding a JWT".into(),
+        )),
+    }
+}
+
+fn resolver_options(
+    config: &Config,
+    keys: &Arc<RegistrarKeys>,
+    status: Option<Arc<StatusService>>,
+) -> ResolverOptions {
+    let mut audiences = vec![config.issuer().to_owned()];
+    audiences.extend(config.token_endpoint.clone());
+    ResolverOptions {
+        issuer: config.issuer().to_owned(),
+        verifiers: keys.shared_verifiers(),
+        status,
+        client_secret_keys: Some(keys.client_secret.clone()),
+        fetcher: None,
+        audiences,
+        cache_entries: config.client_cache_entries,
+    }
+}
+
 fn provenance(statement: &VerifiedStatement) -> Provenance {
     Provenance {
         iss: statement.issuer.clone(),
         sha256: statement.jti.is_none().then(|| statement.digest.clone()),
         jti: statement.jti.clone(),
+        fixed: statement
+            .metadata
+            .keys()
+            .filter(|name| metadata::is_metadata_member(name))
+            .cloned()
+            .collect(),
     }
 }

@@ -19,18 +19,21 @@ pub struct Application {
 
 impl Application {
     /// Validate the configuration, load the keys, bind the listener.
-    pub fn build(config: Config) -> Result<Self, StartupError> {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
             address: config.listen.to_string(),
             source,
         })?;
-        Self::with_listener(config, listener)
+        Self::with_listener(config, listener).await
     }
 
     /// Run on a listener bound by the caller (tests bind port 0 and set `public_url` to the
     /// port they got).
-    pub fn with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
-        let registrar = Arc::new(Registrar::new(&config)?);
+    pub async fn with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let registrar = Arc::new(Registrar::open(&config).await?);
         if registrar.keys().development_only {
             tracing::warn!(
                 keys = %config.keys.display(),
@@ -41,6 +44,7 @@ impl Application {
         let state = AppState {
             registrar: registrar.clone(),
             max_request_bytes: config.max_request_bytes,
+            resolve_api_tokens: Arc::new(config.resolve_api_tokens.clone()),
         };
         let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())));
         if let Some(workers) = config.workers {

@@ -178,12 +178,8 @@ impl TrustedIssuers {
     }
 
     /// Issuer policy (digest §8 step 7): allowed software, grant types and scopes.
-    pub fn approve(
-        &self,
-        statement: &VerifiedStatement,
-        md: &ClientMetadata,
-    ) -> Result<(), StatementError> {
-        let Some(issuer) = self.issuers.get(&statement.issuer) else {
+    pub fn approve(&self, issuer: &str, md: &ClientMetadata) -> Result<(), StatementError> {
+        let Some(issuer) = self.issuers.get(issuer) else {
             return Err(StatementError::Unapproved(
                 "issuer no longer trusted".into(),
             ));

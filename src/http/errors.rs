@@ -26,6 +26,12 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("no such resource")]
     NotFound,
+    /// A malformed call of the OP-facing API.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A caller of the OP-facing API without valid credentials.
+    #[error("this API needs a valid bearer token")]
+    ApiUnauthorized,
 }
 
 /// The challenge realm of this service's bearer tokens.
@@ -43,6 +49,8 @@ impl ApiError {
             | ApiError::PayloadRead
             | ApiError::MethodNotAllowed { .. } => "invalid_request",
             ApiError::NotFound => "not_found",
+            ApiError::ApiUnauthorized => "invalid_token",
+            ApiError::InvalidRequest(_) => "invalid_request",
         }
     }
 
@@ -74,6 +82,7 @@ impl ResponseError for ApiError {
                     StatusCode::UNAUTHORIZED
                 }
                 RegistrationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                RegistrationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,12 +91,20 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Registration(RegistrationError::Internal(detail)) = self {
-            tracing::error!(%detail, "request failed on the server side");
+        match self {
+            ApiError::Registration(RegistrationError::Internal(detail)) => {
+                tracing::error!(%detail, "request failed on the server side")
+            }
+            ApiError::Registration(RegistrationError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "status store unavailable")
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         no_store(&mut response);
@@ -107,6 +124,15 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
+            }
+            ApiError::Registration(RegistrationError::Unavailable(_)) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::ApiUnauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}-resolve\", error=\"invalid_token\""),
+                ));
             }
             _ => {}
         }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::errors::{no_store, ApiError};
 use super::AppState;
 use crate::config::Management;
+use crate::registrar::RegistrationError;
 
 /// `POST /register` (RFC 7591 §3.1, OIDC DCR §3.1).
 pub async fn register(
@@ -14,14 +15,7 @@ pub async fn register(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_json(&request)?;
-    let limit = state.max_request_bytes;
-    let bytes = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(ApiError::PayloadRead),
-        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
-    };
-    let body = json_object(&bytes)?;
+    let body = json_body(&request, payload, state.max_request_bytes).await?;
     let registered = state.registrar.register(&body)?;
     // R5: 201 with one application/json object
     Ok(json_response(HttpResponse::Created(), registered))
@@ -35,9 +29,96 @@ pub async fn read(
     if state.registrar.management() == Management::None {
         return Err(configuration_not_allowed(&state));
     }
-    let client_id = request.match_info().get("client_id").unwrap_or_default();
-    let information = state.registrar.read(client_id, bearer_token(&request))?;
+    let information = state
+        .registrar
+        .read(client_id(&request), bearer_token(&request))
+        .await?;
     Ok(json_response(HttpResponse::Ok(), information))
+}
+
+/// `PUT /register/{client_id}` (RFC 7592 §2.2).
+pub async fn update(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.registrar.management() != Management::Full {
+        return Err(configuration_not_allowed(&state));
+    }
+    // Authenticate before reading the body: an unauthenticated caller gets the 401 whatever it
+    // sent.
+    let token = bearer_token(&request);
+    if token.is_none() {
+        return Err(RegistrationError::MissingToken.into());
+    }
+    let body = json_body(&request, payload, state.max_request_bytes).await?;
+    let information = state
+        .registrar
+        .update(client_id(&request), token, &body)
+        .await?;
+    Ok(json_response(HttpResponse::Ok(), information))
+}
+
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204 with an empty body.
+pub async fn delete(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.registrar.management() != Management::Full {
+        return Err(configuration_not_allowed(&state));
+    }
+    state
+        .registrar
+        .delete(client_id(&request), bearer_token(&request))
+        .await?;
+    let mut response = HttpResponse::NoContent();
+    no_store(&mut response);
+    Ok(response.finish())
+}
+
+fn client_id(request: &HttpRequest) -> &str {
+    request.match_info().get("client_id").unwrap_or_default()
+}
+
+/// A JSON object body of at most `limit` bytes.
+async fn json_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    require_json(request)?;
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Err(ApiError::PayloadRead),
+        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
+    };
+    json_object(&bytes)
+}
+
+/// `POST /resolve`: for OPs not written in Rust, the answer of [`crate::resolve::Resolver`]
+/// about a client_id, with optional checks of a redirect URI, a response type, a grant type and
+/// client credentials. The request is JSON; see docs/api.md.
+pub async fn resolve(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.resolve_api_tokens.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let authorized = bearer_token(&request).is_some_and(|presented| {
+        state
+            .resolve_api_tokens
+            .iter()
+            .any(|t| crate::client_id::secret_matches(t, presented))
+    });
+    if !authorized {
+        return Err(ApiError::ApiUnauthorized);
+    }
+    let body = json_body(&request, payload, state.max_request_bytes).await?;
+    let query = super::resolve_api::ResolveQuery::from_json(&body)?;
+    let answer = super::resolve_api::answer(state.registrar.resolver(), &query).await?;
+    Ok(json_response(HttpResponse::Ok(), answer))
 }
 
 pub async fn registration_method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -53,6 +134,7 @@ pub async fn configuration_method_not_allowed(
 
 fn configuration_not_allowed(state: &AppState) -> ApiError {
     let allow = match state.registrar.management() {
+        Management::Full => "GET, PUT, DELETE",
         Management::ReadOnly => "GET",
         Management::None => "",
     };

@@ -3,6 +3,7 @@
 
 pub mod errors;
 mod handlers;
+mod resolve_api;
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use crate::registrar::Registrar;
 pub struct AppState {
     pub registrar: Arc<Registrar>,
     pub max_request_bytes: usize,
+    /// Who may call `POST /resolve`.
+    pub resolve_api_tokens: Arc<Vec<String>>,
 }
 
 /// Register every route on an actix `App` / `ServiceConfig`.
@@ -31,6 +34,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 web::get().to(handlers::discovery),
             )
             .route("/jwks", web::get().to(handlers::jwks))
+            .route("/resolve", web::post().to(handlers::resolve))
             .service(
                 // OIDC DCR §3, §4: both endpoints should support CORS. Bearer tokens travel in a
                 // header, never in cookies, so any origin may call them.
@@ -46,6 +50,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                         // endpoint and gets its 401, never a 404 (OIDC DCR §4.4, R46)
                         web::resource("/{client_id:.*}")
                             .route(web::get().to(handlers::read))
+                            .route(web::put().to(handlers::update))
+                            .route(web::delete().to(handlers::delete))
                             .default_service(web::to(handlers::configuration_method_not_allowed)),
                     ),
             )

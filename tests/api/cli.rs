@@ -142,7 +142,7 @@ fn serve_fails_at_start_up_naming_a_bad_option() {
         ("listen = \"not an address\"\n", "listen"),
     ] {
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, format!("keys = \"k.json\"\n{text}")).unwrap();
         let output = bin()
             .args(["serve", "--config"])
             .arg(&path)
@@ -152,4 +152,14 @@ fn serve_fails_at_start_up_naming_a_bad_option() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(option), "{text}: {stderr}");
     }
+    // a file must name its keys: never the development keys by default
+    let path = dir.path().join("nokeys.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let output = bin()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`keys`"));
 }

@@ -93,6 +93,10 @@ pub fn deployment() -> Deployment {
     let jwks_path = dir.path().join("authority.jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).unwrap();
     let config = Config {
+        status_store: stateless_dcr::status::StatusStoreConfig {
+            path: dir.path().join("status.redb"),
+            ..Default::default()
+        },
         keys: keys_path,
         trusted_issuers: vec![TrustedIssuer {
             issuer: ISSUER.into(),
@@ -111,6 +115,80 @@ pub fn deployment() -> Deployment {
     }
 }
 
+impl Deployment {
+    /// The configuration as a TOML file (for running the binary), listening on `port`.
+    pub fn write_config_file(&self, port: u16, extra: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(format!("config-{port}.toml"));
+        let issuer = &self.config.trusted_issuers[0];
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\nkeys = {:?}\nworkers = 1\n{extra}\n[status_store]\npath = {:?}\n\n[[trusted_issuers]]\nissuer = {:?}\njwks_file = {:?}\n",
+                self.config.keys.display().to_string(),
+                self.config.status_store.path.display().to_string(),
+                issuer.issuer,
+                issuer.jwks_file.display().to_string(),
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+/// A free port on loopback (bound and released: a tiny race, acceptable in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server binary running as a real process.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub async fn start(config: &std::path::Path, port: u16) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // from here on, Drop kills and reaps the child whatever happens
+        let server = ServerProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let url = format!("{}/.well-known/openid-configuration", server.address);
+        for _ in 0..200 {
+            if client.get(&url).send().await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server process did not start");
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -118,6 +196,20 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let deployment = deployment();
     spawn_deployment(deployment, change).await
+}
+
+/// Another node of an existing deployment: the same key files and authority, its own port.
+pub async fn spawn_config(config: Config, deployment: &Deployment) -> TestApp {
+    let authority = Authority {
+        issuer: deployment.authority.issuer.clone(),
+        private: deployment.authority.private.clone(),
+    };
+    let node = Deployment {
+        dir: tempfile::tempdir().unwrap(),
+        authority,
+        config,
+    };
+    spawn_deployment(node, |_| {}).await
 }
 
 pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut Config)) -> TestApp {
@@ -131,7 +223,9 @@ pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut C
     config.listen = listener.local_addr().unwrap();
     config.public_url = format!("http://127.0.0.1:{port}");
     change(&mut config);
-    let app = Application::with_listener(config.clone(), listener).expect("server starts");
+    let app = Application::with_listener(config.clone(), listener)
+        .await
+        .expect("server starts");
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -243,6 +337,23 @@ impl TestApp {
             .clone()
     }
 
+    /// PUT `body` to a configuration URL (RFC 7592 §2.2).
+    pub async fn put_config(&self, uri: &str, token: Option<&str>, body: &Value) -> Answer {
+        let mut request = self.client.put(uri).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn delete_config(&self, uri: &str, token: Option<&str>) -> Answer {
+        let mut request = self.client.delete(uri);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::from(request.send().await.unwrap()).await
+    }
+
     pub async fn get_config(&self, uri: &str, token: Option<&str>) -> Answer {
         let mut request = self.client.get(uri);
         if let Some(token) = token {
@@ -250,6 +361,23 @@ impl TestApp {
         }
         Answer::from(request.send().await.unwrap()).await
     }
+}
+
+/// The body of an update from a registration or read response: every member but the ones
+/// RFC 7592 §2.2 forbids.
+pub fn update_body(information: &Value) -> Value {
+    let mut body = information.clone();
+    let map = body.as_object_mut().unwrap();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+        "software_statement",
+    ] {
+        map.remove(member);
+    }
+    body
 }
 
 /// Statement claims of a simple confidential web client.

@@ -138,7 +138,13 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
     };
     let valid = claims(None);
     let id = client_id::mint(&old_keys, &valid, 4096).unwrap();
-    let token = client_id::registration_access_token(&old_keys, &valid, 0).unwrap();
+    let token = client_id::registration_access_token(
+        &old_keys,
+        valid.rtk.as_deref().unwrap(),
+        &valid.jti,
+        0,
+    )
+    .unwrap();
     let answer = app
         .get_config(&format!("{}/register/{id}", app.address), Some(&token))
         .await;
@@ -150,7 +156,13 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
 
     let expired = claims(Some(now() - 1));
     let id = client_id::mint(&old_keys, &expired, 4096).unwrap();
-    let token = client_id::registration_access_token(&old_keys, &expired, 0).unwrap();
+    let token = client_id::registration_access_token(
+        &old_keys,
+        expired.rtk.as_deref().unwrap(),
+        &expired.jti,
+        0,
+    )
+    .unwrap();
     app.get_config(&format!("{}/register/{id}", app.address), Some(&token))
         .await
         .assert_error(401, "invalid_token");
@@ -182,9 +194,9 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn update_and_delete_are_not_offered_yet() {
+async fn read_only_management_offers_only_get() {
     // R59: 405 with Allow
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.management = Management::ReadOnly).await;
     let registered = app.register_web_client().await;
     let uri = registered["registration_client_uri"].as_str().unwrap();
     let token = registered["registration_access_token"].as_str().unwrap();

@@ -1,0 +1,713 @@
+//! The one guarded HTTP client for every outbound document fetch: a client's
+//! `sector_identifier_uri` (OIDC DCR §5), a client's `jwks_uri` (OIDC DCR §2, RFC 7591 §2) and a
+//! trusted issuer's `jwks_uri` ([`IssuerJwksSource`]).
+//!
+//! These URLs come from requests, so every fetch is a server-side request forgery risk. The
+//! controls (`../shared/design.md`, "Outbound fetches"):
+//! - https only, refused before any connection (OIDC DCR §2 and §5 require https for both URLs);
+//! - a connect timeout and a total timeout that also covers reading the body;
+//! - redirects are not followed: a 3xx is an error, so a public host cannot bounce the fetch to
+//!   an internal one;
+//! - no proxy, so the address check below cannot be bypassed through `HTTPS_PROXY`;
+//! - a size cap per [`DocumentKind`], checked on `Content-Length` and again while reading;
+//! - hosts are resolved by our own resolver, which drops loopback, private, link-local and other
+//!   special-use addresses ([`non_public_reason`]); reqwest connects only to the addresses it
+//!   returns, so there is no gap between the check and the connection (DNS rebinding). IP-literal
+//!   URLs never reach a resolver and are checked before the request is sent.
+//!
+//! Concurrent fetches of one URL share one request, and outcomes are cached briefly, failures
+//! included, so a flood of registrations naming one slow or dead URL costs one fetch.
+
+mod guard;
+mod issuer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use url::{Host, Url};
+
+pub use guard::non_public_reason;
+pub use issuer::{IssuerJwksSource, IssuerKeys};
+
+use crate::keys::PRIVATE_JWK_MEMBERS;
+
+/// Settings of the outbound fetcher; the `[fetch]` section of the configuration file. Every
+/// field has a default, so an empty section (or none) gives the production behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Time allowed to open the TCP connection and finish the TLS handshake. Default 3000 ms.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for the whole fetch, connection and body included. Default 5000 ms.
+    pub total_timeout_ms: u64,
+    /// Largest `sector_identifier_uri` document accepted, in bytes. Default 64 KiB: a JSON
+    /// array of redirect URIs is small.
+    pub max_sector_identifier_bytes: usize,
+    /// Largest client JWK Set (`jwks_uri`) accepted, in bytes. Default 64 KiB.
+    pub max_client_jwks_bytes: usize,
+    /// Largest trusted-issuer JWK Set accepted, in bytes. Default 256 KiB: an authority may
+    /// publish several keys with certificate chains (`x5c`).
+    pub max_issuer_jwks_bytes: usize,
+    /// How long a fetched `sector_identifier_uri` document is reused. Default 60 s: it is only
+    /// checked at registration (OIDC DCR §5), so this only absorbs bursts.
+    pub sector_identifier_cache_secs: u64,
+    /// How long a fetched client JWK Set is reused. Default 300 s.
+    pub client_jwks_cache_secs: u64,
+    /// How long a failed fetch is remembered, so that a flood naming a dead or slow URL costs
+    /// one fetch per period. Default 30 s.
+    pub failure_cache_secs: u64,
+    /// Total size of the document cache, in bytes of response bodies. Default 16 MiB.
+    pub cache_max_bytes: u64,
+    /// Most fetches in flight at once; more wait, within the total timeout. Default 32.
+    pub max_concurrent_fetches: usize,
+    /// Trusted-issuer JWK Sets are kept for the `Cache-Control: max-age` of their response,
+    /// clamped to [`issuer_jwks_min_cache_secs`, `issuer_jwks_max_cache_secs`]; without one,
+    /// for `issuer_jwks_default_cache_secs`. Defaults 60 s, 86400 s (24 h), 3600 s (1 h).
+    pub issuer_jwks_min_cache_secs: u64,
+    /// See `issuer_jwks_min_cache_secs`.
+    pub issuer_jwks_max_cache_secs: u64,
+    /// See `issuer_jwks_min_cache_secs`.
+    pub issuer_jwks_default_cache_secs: u64,
+    /// A statement signed with a `kid` the issuer's set lacks triggers one refetch (key
+    /// rotation), at most once per this many seconds per issuer. Default 30 s.
+    pub issuer_jwks_refetch_secs: u64,
+    /// TEST ONLY. A PEM file of CA certificates trusted in addition to the bundled web PKI
+    /// roots, so tests can serve documents from a local https server. Off by default.
+    pub extra_root_ca_file: Option<PathBuf>,
+    /// TEST ONLY. Allow fetches from loopback, private and other non-public addresses. This
+    /// turns the SSRF guard off; never enable it in production. Off by default.
+    pub allow_private_addresses: bool,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            connect_timeout_ms: 3_000,
+            total_timeout_ms: 5_000,
+            max_sector_identifier_bytes: 64 * 1024,
+            max_client_jwks_bytes: 64 * 1024,
+            max_issuer_jwks_bytes: 256 * 1024,
+            sector_identifier_cache_secs: 60,
+            client_jwks_cache_secs: 300,
+            failure_cache_secs: 30,
+            cache_max_bytes: 16 * 1024 * 1024,
+            max_concurrent_fetches: 32,
+            issuer_jwks_min_cache_secs: 60,
+            issuer_jwks_max_cache_secs: 86_400,
+            issuer_jwks_default_cache_secs: 3_600,
+            issuer_jwks_refetch_secs: 30,
+            extra_root_ca_file: None,
+            allow_private_addresses: false,
+        }
+    }
+}
+
+/// What a fetched document is for; it selects the size cap and how long the document is cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    /// A client's `sector_identifier_uri`: a JSON array of redirect URIs (OIDC DCR §5).
+    SectorIdentifier,
+    /// A client's `jwks_uri`: its public JWK Set (OIDC DCR §2, RFC 7591 §2).
+    ClientJwks,
+    /// A trusted federation authority's `jwks_uri`, used to verify software statements. Use
+    /// [`IssuerJwksSource`], which honours `Cache-Control` and key rotation; through
+    /// [`Fetcher::fetch_json`] such a set is cached for `issuer_jwks_min_cache_secs`.
+    IssuerJwks,
+}
+
+/// Why a fetch failed. Messages are ASCII and safe to show to the client that named the URL:
+/// they give the reason, never a resolved address or an internal error text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("the URL is not a valid absolute URL")]
+    InvalidUrl,
+    #[error("the URL must use the https scheme")]
+    NotHttps,
+    /// The host is, or resolves only to, a non-public address; no connection was attempted.
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    #[error("the server did not answer in time")]
+    Timeout,
+    #[error("{0}")]
+    Connect(&'static str),
+    /// A 3xx answer: redirects are not followed.
+    #[error("the server answered with a redirect (HTTP {0}), which is not followed")]
+    Redirect(u16),
+    #[error("the server answered HTTP {0}")]
+    Status(u16),
+    /// The document is larger than the cap for its kind (the cap in bytes).
+    #[error("the document is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the document is not valid JSON")]
+    NotJson,
+    /// Valid JSON of the wrong form for its kind; the text says what was expected.
+    #[error("{0}")]
+    WrongShape(String),
+    /// The fetcher is overloaded: too many fetches in flight for the whole timeout.
+    #[error("too many outbound fetches in progress; try again later")]
+    Busy,
+    /// The fetcher could not be built from its configuration (start-up only).
+    #[error("outbound fetcher configuration: {0}")]
+    Config(String),
+}
+
+/// The guarded fetcher. Cheap to clone: clones share the client, the cache and the limits.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    config: FetchConfig,
+    cache: Cache<(DocumentKind, String), Cached>,
+    slots: Semaphore,
+}
+
+/// A cached outcome. moka's `try_get_with` does not cache errors, so the `Result` itself is
+/// the cached value and every entry carries its own lifetime.
+#[derive(Clone)]
+struct Cached {
+    result: Result<Arc<Value>, FetchError>,
+    ttl: Duration,
+    weight: u32,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<(DocumentKind, String), Cached> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &(DocumentKind, String),
+        value: &Cached,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// A document as fetched, before caching.
+pub(crate) struct Fetched {
+    pub(crate) value: Value,
+    /// `Cache-Control: max-age` of the response, if any (`no-store`/`no-cache` count as 0).
+    pub(crate) max_age: Option<u64>,
+    /// Size of the body in bytes.
+    pub(crate) size: usize,
+}
+
+impl Fetcher {
+    /// Build the fetcher. Fails only on a bad configuration (an unreadable or invalid
+    /// `extra_root_ca_file`, a zero timeout or cap).
+    pub fn new(config: FetchConfig) -> Result<Fetcher, FetchError> {
+        if config.connect_timeout_ms == 0 || config.total_timeout_ms == 0 {
+            return Err(FetchError::Config(
+                "timeouts must be greater than zero".into(),
+            ));
+        }
+        if config.max_concurrent_fetches == 0 {
+            return Err(FetchError::Config(
+                "max_concurrent_fetches must be greater than zero".into(),
+            ));
+        }
+        if config.issuer_jwks_min_cache_secs > config.issuer_jwks_max_cache_secs {
+            return Err(FetchError::Config(
+                "issuer_jwks_min_cache_secs must not exceed issuer_jwks_max_cache_secs".into(),
+            ));
+        }
+        if config.allow_private_addresses {
+            tracing::warn!(
+                "fetch.allow_private_addresses is ON: outbound fetches may reach loopback and \
+                 private networks (SSRF guard disabled). This is for tests only."
+            );
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .referer(false)
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.total_timeout_ms))
+            .user_agent(concat!("stateless-dcr/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(guard::GuardedResolver::new(
+                config.allow_private_addresses,
+            )));
+        if let Some(path) = &config.extra_root_ca_file {
+            tracing::warn!(
+                file = %path.display(),
+                "fetch.extra_root_ca_file is set: outbound fetches trust an extra CA. This is \
+                 for tests only."
+            );
+            let pem = std::fs::read(path).map_err(|e| {
+                FetchError::Config(format!("extra_root_ca_file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                FetchError::Config(format!("extra_root_ca_file {}: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(FetchError::Config(format!(
+                    "extra_root_ca_file {}: no certificate found",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| FetchError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let cache = Cache::builder()
+            .name("outbound-documents")
+            .max_capacity(config.cache_max_bytes)
+            .weigher(|_key, value: &Cached| value.weight)
+            .expire_after(PerEntryTtl)
+            .build();
+        let slots = Semaphore::new(config.max_concurrent_fetches);
+        Ok(Fetcher {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                cache,
+                slots,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &FetchConfig {
+        &self.inner.config
+    }
+
+    /// Fetch a JSON document through the cache: concurrent calls for the same URL and kind share
+    /// one request, and the outcome (success or failure) is reused for the kind's cache period.
+    pub async fn fetch_json(
+        &self,
+        url: &str,
+        kind: DocumentKind,
+    ) -> Result<Arc<Value>, FetchError> {
+        let url = check_url(url, self.inner.config.allow_private_addresses)?;
+        let key = (kind, url.as_str().to_owned());
+        let this = self.clone();
+        let cached = self
+            .inner
+            .cache
+            .get_with(key, async move {
+                let result = this.fetch_uncached(&url, kind).await;
+                this.to_cached(result, kind, url.as_str().len())
+            })
+            .await;
+        cached.result
+    }
+
+    /// The redirect URIs listed by a `sector_identifier_uri` document. OIDC DCR §5: the URL
+    /// must be https and serve a JSON array of redirect URI strings. Each failure is distinct:
+    /// not fetchable (the transport variants), [`FetchError::NotJson`], or
+    /// [`FetchError::WrongShape`] for anything but an array of strings (digest §5, C12).
+    pub async fn sector_redirect_uris(&self, sector_uri: &str) -> Result<Vec<String>, FetchError> {
+        let doc = self
+            .fetch_json(sector_uri, DocumentKind::SectorIdentifier)
+            .await?;
+        let entries = doc.as_array().ok_or_else(|| {
+            FetchError::WrongShape(
+                "the sector_identifier_uri document is not a JSON array of redirect URIs".into(),
+            )
+        })?;
+        entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                entry.as_str().map(str::to_owned).ok_or_else(|| {
+                    FetchError::WrongShape(format!(
+                        "entry {index} of the sector_identifier_uri document is not a string"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Fetch a JWK Set and check its form. For [`DocumentKind::ClientJwks`]: a JWK Set of public
+    /// keys (OIDC DCR §2: no private or symmetric key material), see [`check_public_jwks`].
+    /// For [`DocumentKind::IssuerJwks`]: additionally at least one usable signature
+    /// verification key ([`crate::keys::VerifierSet::from_jwks`]).
+    pub async fn jwks(&self, url: &str, kind: DocumentKind) -> Result<Arc<Value>, FetchError> {
+        let doc = self.fetch_json(url, kind).await?;
+        check_jwks_for(&doc, kind)?;
+        Ok(doc)
+    }
+
+    /// One fetch, bypassing the cache (used by [`IssuerJwksSource`], which keeps its own keys).
+    pub(crate) async fn fetch_uncached(
+        &self,
+        url: &Url,
+        kind: DocumentKind,
+    ) -> Result<Fetched, FetchError> {
+        let result = self.fetch_once(url, kind).await;
+        if let Err(err) = &result {
+            tracing::debug!(url = %url, ?kind, error = %err, "outbound fetch failed");
+        }
+        result
+    }
+
+    pub(crate) fn parse_url(&self, url: &str) -> Result<Url, FetchError> {
+        check_url(url, self.inner.config.allow_private_addresses)
+    }
+
+    async fn fetch_once(&self, url: &Url, kind: DocumentKind) -> Result<Fetched, FetchError> {
+        let limit = self.limit(kind);
+        let total = Duration::from_millis(self.inner.config.total_timeout_ms);
+        // Waiting for a slot is bounded by the same total timeout, so an overloaded fetcher
+        // answers Busy instead of queueing without bound.
+        let _slot = tokio::time::timeout(total, self.inner.slots.acquire())
+            .await
+            .map_err(|_| FetchError::Busy)?
+            .map_err(|_| FetchError::Busy)?;
+        let mut response = self
+            .inner
+            .client
+            .get(url.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, url))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(FetchError::Redirect(status.as_u16()));
+        }
+        if status != StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        if let Some(length) = response.content_length() {
+            if length > limit as u64 {
+                return Err(FetchError::TooLarge(limit));
+            }
+        }
+        let max_age = cache_control_max_age(response.headers());
+        // Read incrementally so that a body without Content-Length (chunked) cannot grow past
+        // the cap in memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&e, url))?
+        {
+            if body.len().saturating_add(chunk.len()) > limit {
+                return Err(FetchError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // serde_json's recursion limit (128) bounds nesting; the size cap bounds the rest.
+        let value = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
+        Ok(Fetched {
+            value,
+            max_age,
+            size: body.len(),
+        })
+    }
+
+    fn to_cached(
+        &self,
+        result: Result<Fetched, FetchError>,
+        kind: DocumentKind,
+        key_len: usize,
+    ) -> Cached {
+        let config = &self.inner.config;
+        let overhead = u32::try_from(key_len)
+            .unwrap_or(u32::MAX)
+            .saturating_add(64);
+        match result {
+            Ok(fetched) => {
+                let ttl = match kind {
+                    DocumentKind::SectorIdentifier => config.sector_identifier_cache_secs,
+                    DocumentKind::ClientJwks => config.client_jwks_cache_secs,
+                    DocumentKind::IssuerJwks => config.issuer_jwks_min_cache_secs,
+                };
+                // The body size stands in for the parsed value's memory.
+                let size = u32::try_from(fetched.size).unwrap_or(u32::MAX);
+                Cached {
+                    result: Ok(Arc::new(fetched.value)),
+                    ttl: Duration::from_secs(ttl),
+                    weight: overhead.saturating_add(size),
+                }
+            }
+            Err(err) => {
+                // Busy says nothing about the URL: expire at once so the next caller retries.
+                let ttl = match err {
+                    FetchError::Busy => Duration::ZERO,
+                    _ => Duration::from_secs(config.failure_cache_secs),
+                };
+                Cached {
+                    result: Err(err),
+                    ttl,
+                    weight: overhead,
+                }
+            }
+        }
+    }
+
+    fn limit(&self, kind: DocumentKind) -> usize {
+        let config = &self.inner.config;
+        match kind {
+            DocumentKind::SectorIdentifier => config.max_sector_identifier_bytes,
+            DocumentKind::ClientJwks => config.max_client_jwks_bytes,
+            DocumentKind::IssuerJwks => config.max_issuer_jwks_bytes,
+        }
+    }
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// OIDC DCR §5: every registered redirect URI must be listed in the `sector_identifier_uri`
+/// document. Membership is exact code-point equality (OIDC DCR §6, digest §5): no
+/// normalisation of case, trailing slashes or percent-encoding. The error names the first
+/// redirect URI that is missing (the caller answers `invalid_redirect_uri`).
+pub fn check_sector(redirect_uris: &[String], sector_doc: &[String]) -> Result<(), String> {
+    match redirect_uris
+        .iter()
+        .find(|uri| !sector_doc.iter().any(|listed| listed == *uri))
+    {
+        Some(missing) => Err(format!(
+            "redirect_uri {missing} is not listed in the sector_identifier_uri document"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A JWK Set of public keys: an object with a non-empty `keys` array of objects, each with a
+/// string `kty`, none holding private or symmetric key members (OIDC DCR §2, RFC 7517 §5,
+/// RFC 7518 §6). Usable for a client's inline `jwks` as well as a fetched one.
+pub fn check_public_jwks(jwks: &Value) -> Result<(), String> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the document is not a JWK Set: no \"keys\" array")?;
+    if keys.is_empty() {
+        return Err("the JWK Set holds no key".into());
+    }
+    for (index, key) in keys.iter().enumerate() {
+        let map = key
+            .as_object()
+            .ok_or_else(|| format!("key {index} of the JWK Set is not an object"))?;
+        if !map.get("kty").is_some_and(Value::is_string) {
+            return Err(format!("key {index} of the JWK Set has no \"kty\""));
+        }
+        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| map.contains_key(**m)) {
+            return Err(format!(
+                "key {index} of the JWK Set holds private or symmetric key material (\"{member}\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_jwks_for(doc: &Value, kind: DocumentKind) -> Result<(), FetchError> {
+    check_public_jwks(doc).map_err(FetchError::WrongShape)?;
+    if kind == DocumentKind::IssuerJwks {
+        crate::keys::VerifierSet::from_jwks(doc).map_err(FetchError::WrongShape)?;
+    }
+    Ok(())
+}
+
+/// Parse and check a URL before anything is sent: https only, and an IP-literal host must be
+/// public (IP literals never reach the guarded resolver).
+fn check_url(url: &str, allow_private: bool) -> Result<Url, FetchError> {
+    let url = Url::parse(url).map_err(|_| FetchError::InvalidUrl)?;
+    if url.scheme() != "https" {
+        return Err(FetchError::NotHttps);
+    }
+    let ip = match url.host() {
+        None => return Err(FetchError::InvalidUrl),
+        Some(Host::Domain(_)) => None,
+        Some(Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+    };
+    if let Some(ip) = ip {
+        if !allow_private {
+            if let Some(reason) = non_public_reason(ip) {
+                return Err(FetchError::Refused(reason));
+            }
+        }
+    }
+    Ok(url)
+}
+
+/// Map a reqwest error to a client-safe reason; the full error goes to the debug log only.
+fn transport_error(err: &reqwest::Error, url: &Url) -> FetchError {
+    tracing::debug!(url = %url, error = ?err, "outbound fetch transport error");
+    if let Some(guard_err) = guard::find_guard_error(err) {
+        return guard_err;
+    }
+    if err.is_timeout() {
+        FetchError::Timeout
+    } else if err.is_connect() {
+        FetchError::Connect("could not connect to the server (connection or TLS failure)")
+    } else if err.is_body() || err.is_decode() {
+        FetchError::Connect("the connection failed while reading the document")
+    } else {
+        FetchError::Connect("the request failed")
+    }
+}
+
+/// `max-age` of a `Cache-Control` header; `no-store` and `no-cache` count as 0.
+pub(crate) fn cache_control_max_age(headers: &HeaderMap) -> Option<u64> {
+    let mut max_age = None;
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, arg) = match directive.split_once('=') {
+                Some((name, arg)) => (name.trim(), Some(arg.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+                return Some(0);
+            }
+            if name.eq_ignore_ascii_case("max-age") {
+                // RFC 9111 §1.2.2: a delta-seconds too large to represent is "infinity".
+                max_age = arg.and_then(|a| {
+                    if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) {
+                        Some(a.parse::<u64>().unwrap_or(u64::MAX))
+                    } else {
+                        None
+                    }
+                });
+            }
+        }
+    }
+    max_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+    use serde_json::json;
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let config: FetchConfig = toml::from_str("").unwrap();
+        assert_eq!(config, FetchConfig::default());
+        assert_eq!(config.max_issuer_jwks_bytes, 256 * 1024);
+        assert!(!config.allow_private_addresses);
+        assert!(config.extra_root_ca_file.is_none());
+        let config: FetchConfig = toml::from_str("total_timeout_ms = 300").unwrap();
+        assert_eq!(config.total_timeout_ms, 300);
+        assert!(toml::from_str::<FetchConfig>("total_timeout = 300").is_err());
+    }
+
+    #[test]
+    fn url_checks_before_sending() {
+        assert_eq!(
+            check_url("http://example.com/x", false),
+            Err(FetchError::NotHttps)
+        );
+        assert_eq!(check_url("not a url", false), Err(FetchError::InvalidUrl));
+        assert_eq!(
+            check_url("https://169.254.169.254/latest", false),
+            Err(FetchError::Refused("link-local address"))
+        );
+        assert_eq!(
+            check_url("https://[::ffff:127.0.0.1]/", false),
+            Err(FetchError::Refused("loopback address"))
+        );
+        // The WHATWG parser turns numeric hosts into IPv4 literals, so they are checked too.
+        assert_eq!(
+            check_url("https://2130706433/", false),
+            Err(FetchError::Refused("loopback address"))
+        );
+        assert!(check_url("https://127.0.0.1/", true).is_ok());
+        assert!(check_url("https://example.com/sector.json", false).is_ok());
+        assert!(check_url("https://93.184.215.14/", false).is_ok());
+    }
+
+    #[test]
+    fn sector_membership_is_exact() {
+        let doc = vec![
+            "https://a.example/cb".to_owned(),
+            "https://b.example/cb".to_owned(),
+        ];
+        assert!(check_sector(&["https://a.example/cb".into()], &doc).is_ok());
+        assert!(check_sector(&[], &doc).is_ok());
+        for other in [
+            "https://a.example/cb/",
+            "https://A.example/cb",
+            "https://a.example/c%62",
+        ] {
+            let err = check_sector(&["https://b.example/cb".into(), other.into()], &doc);
+            assert!(err.unwrap_err().contains(other));
+        }
+    }
+
+    #[test]
+    fn public_jwks_shape() {
+        let ok = json!({"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]});
+        assert!(check_public_jwks(&ok).is_ok());
+        for bad in [
+            json!([]),
+            json!({"keys": []}),
+            json!({"keys": [1]}),
+            json!({"keys": [{"crv":"P-256"}]}),
+            json!({"keys": [{"kty":"EC","d":"secret"}]}),
+            json!({"keys": [{"kty":"oct","k":"AAAA"}]}),
+        ] {
+            assert!(check_public_jwks(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cache_control_parsing() {
+        let parse = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+            }
+            cache_control_max_age(&headers)
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["public, max-age=600"]), Some(600));
+        assert_eq!(parse(&["Max-Age=\"120\""]), Some(120));
+        assert_eq!(parse(&["max-age=600, no-cache"]), Some(0));
+        assert_eq!(parse(&["no-store"]), Some(0));
+        assert_eq!(parse(&["max-age=-1"]), None);
+        assert_eq!(parse(&["max-age=abc"]), None);
+        assert_eq!(parse(&["max-age=99999999999999999999999"]), Some(u64::MAX));
+        assert_eq!(parse(&["public", "max-age=30"]), Some(30));
+    }
+
+    #[test]
+    fn error_messages_are_ascii() {
+        let errors = [
+            FetchError::InvalidUrl,
+            FetchError::NotHttps,
+            FetchError::Refused(guard::RESOLVES_NON_PUBLIC),
+            FetchError::Timeout,
+            FetchError::Connect("x"),
+            FetchError::Redirect(302),
+            FetchError::Status(500),
+            FetchError::TooLarge(65536),
+            FetchError::NotJson,
+            FetchError::Busy,
+        ];
+        for err in errors {
+            assert!(err.to_string().is_ascii());
+        }
+        assert_eq!(
+            FetchError::Refused(guard::RESOLVES_NON_PUBLIC).to_string(),
+            "refused: resolves to a non-public address"
+        );
+    }
+}

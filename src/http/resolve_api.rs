@@ -1,0 +1,171 @@
+//! The OP-facing resolution API (`POST /resolve`): the request parsed into typed values, and the
+//! answer built from [`Resolver`]'s outcomes. Error codes are the ones an OP would send on:
+//! `invalid_client` (RFC 6749 §5.2), `invalid_redirect_uri`, `unsupported_response_type` and
+//! `unauthorized_client` (RFC 6749 §4.1.2.1, §5.2).
+
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+use crate::metadata::Form;
+use crate::registrar::RegistrationError;
+use crate::resolve::{Credentials, ResolveError, Resolver};
+
+/// RFC 7523 §2.2.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A parsed `POST /resolve` request.
+#[derive(Debug)]
+pub struct ResolveQuery {
+    client_id: String,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    grant_type: Option<String>,
+    client_secret: Option<String>,
+    /// How the OP received the secret: `client_secret_basic` or `client_secret_post`.
+    client_auth_method: Option<String>,
+    client_assertion: Option<String>,
+}
+
+impl ResolveQuery {
+    pub fn from_json(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let string = |name: &str| -> Result<Option<String>, ApiError> {
+            match body.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ApiError::InvalidRequest(format!("{name} must be a string"))),
+            }
+        };
+        let client_id = string("client_id")?
+            .ok_or_else(|| ApiError::InvalidRequest("client_id is required".into()))?;
+        let assertion_type = string("client_assertion_type")?;
+        let client_assertion = string("client_assertion")?;
+        if client_assertion.is_some() && assertion_type.as_deref() != Some(JWT_BEARER) {
+            return Err(ApiError::InvalidRequest(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let client_auth_method = string("client_auth_method")?;
+        if let Some(method) = &client_auth_method {
+            if !matches!(
+                method.as_str(),
+                "client_secret_basic" | "client_secret_post"
+            ) {
+                return Err(ApiError::InvalidRequest(
+                    "client_auth_method must be client_secret_basic or client_secret_post".into(),
+                ));
+            }
+        }
+        let query = ResolveQuery {
+            client_id,
+            redirect_uri: string("redirect_uri")?,
+            response_type: string("response_type")?,
+            grant_type: string("grant_type")?,
+            client_secret: string("client_secret")?,
+            client_auth_method,
+            client_assertion,
+        };
+        if query.client_secret.is_some() && query.client_assertion.is_some() {
+            return Err(ApiError::InvalidRequest(
+                "present a client_secret or a client_assertion, not both".into(),
+            ));
+        }
+        Ok(query)
+    }
+}
+
+fn refused(code: &str, description: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("valid".into(), Value::Bool(false));
+    m.insert("error".into(), Value::String(code.into()));
+    m.insert(
+        "error_description".into(),
+        Value::String(description.into()),
+    );
+    m
+}
+
+/// Resolve and check. Every answer about the client is 200 with `valid`; only a store that
+/// cannot be reached is an error (503: the client may have been deleted).
+pub async fn answer(
+    resolver: &Resolver,
+    query: &ResolveQuery,
+) -> Result<Map<String, Value>, ApiError> {
+    let client = match resolver.resolve(&query.client_id).await {
+        Ok(client) => client,
+        Err(ResolveError::Invalid(why)) => {
+            return Ok(refused(
+                "invalid_client",
+                &format!("the client_id is not valid ({why})"),
+            ))
+        }
+        Err(ResolveError::Store(e)) => return Err(RegistrationError::from(e).into()),
+    };
+    if let Some(uri) = &query.redirect_uri {
+        if !client.redirect_uri_matches(uri) {
+            // RFC 6749 §4.1.2.1: the OP must not redirect to it
+            return Ok(refused(
+                "invalid_redirect_uri",
+                "redirect_uri is not registered for this client; do not redirect to it",
+            ));
+        }
+    }
+    if let Some(response_type) = &query.response_type {
+        if !client.allows_response_type(response_type) {
+            return Ok(refused(
+                "unsupported_response_type",
+                "the client did not register this response_type",
+            ));
+        }
+    }
+    if let Some(grant_type) = &query.grant_type {
+        if !client.allows_grant_type(grant_type) {
+            return Ok(refused(
+                "unauthorized_client",
+                "the client did not register this grant_type",
+            ));
+        }
+    }
+    let credentials = match (&query.client_secret, &query.client_assertion) {
+        (Some(secret), _) => match query.client_auth_method.as_deref() {
+            Some("client_secret_post") => Some(Credentials::SecretPost(secret)),
+            Some(_) => Some(Credentials::SecretBasic(secret)),
+            // the method the client registered, when the OP does not say
+            None => match client.metadata.token_endpoint_auth_method {
+                crate::metadata::AuthMethod::ClientSecretPost => {
+                    Some(Credentials::SecretPost(secret))
+                }
+                _ => Some(Credentials::SecretBasic(secret)),
+            },
+        },
+        (None, Some(assertion)) => Some(Credentials::Assertion(assertion)),
+        // a public client authenticates with nothing but its client_id
+        (None, None) if client.is_public() => Some(Credentials::None),
+        (None, None) => None,
+    };
+    let authenticated = match credentials {
+        Some(credentials) => match resolver.authenticate(&client, credentials).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(error = %e, "client authentication failed");
+                return Ok(refused("invalid_client", "client authentication failed"));
+            }
+        },
+        None => false,
+    };
+    let mut metadata = client.metadata.to_json(Form::Full);
+    metadata.insert("client_id".into(), Value::String(client.client_id.clone()));
+    metadata.insert("client_id_issued_at".into(), Value::from(client.claims.iat));
+    let answer = json!({
+        "valid": true,
+        "authenticated": authenticated,
+        "client_type": if client.is_public() { "public" } else { "confidential" },
+        "expires_at": client.claims.exp,
+        "sector": client.sector,
+        "software_statement": client.provenance,
+        "client": metadata,
+    });
+    Ok(match answer {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    })
+}

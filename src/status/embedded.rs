@@ -1,0 +1,149 @@
+//! The embedded status store: one redb file, created on first start. Every write commits with
+//! `Durability::Immediate` (redb's default), so an update or delete that was answered survives a
+//! crash or `kill -9`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
+
+/// jti → (state, generation, signed record, expires_at; 0 = never).
+/// state: 1 = amended, 2 = revoked.
+const RECORDS: TableDefinition<&str, (u8, u64, &str, u64)> = TableDefinition::new("status_records");
+
+const AMENDED: u8 = 1;
+const REVOKED: u8 = 2;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+            }
+            let db = Database::create(&path)
+                .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+            // Create the table and drop records whose client_id has expired.
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut table = txn.open_table(RECORDS).map_err(unavailable)?;
+                let now = super::now();
+                table
+                    .retain(|_, (_, _, _, expires)| expires == 0 || expires > now)
+                    .map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)?;
+            Ok(db)
+        })
+        .await
+        .map_err(unavailable)??;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+}
+
+impl StatusStore for EmbeddedStore {
+    async fn load(&self, jti: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let db = self.db.clone();
+        let jti = jti.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = match txn.open_table(RECORDS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(unavailable(e)),
+            };
+            let Some(guard) = table.get(jti.as_str()).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let (state, generation, signed, expires) = guard.value();
+            if expires != 0 && expires <= super::now() {
+                return Ok(None);
+            }
+            Ok(Some(StoredRecord {
+                state: decode_state(state, generation)?,
+                signed: signed.to_owned(),
+                expires_at: (expires != 0).then_some(expires),
+            }))
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn write(
+        &self,
+        jti: &str,
+        expected_generation: u64,
+        record: &StoredRecord,
+    ) -> Result<WriteOutcome, StoreError> {
+        let db = self.db.clone();
+        let jti = jti.to_owned();
+        let record = record.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let outcome = {
+                let mut table = txn.open_table(RECORDS).map_err(unavailable)?;
+                let current = table.get(jti.as_str()).map_err(unavailable)?.map(|g| {
+                    let (state, generation, _, expires) = g.value();
+                    (state, generation, expires)
+                });
+                let current_generation = match current {
+                    Some((REVOKED, _, _)) => return Ok(WriteOutcome::AlreadyRevoked),
+                    Some((_, generation, expires)) if expires == 0 || expires > super::now() => {
+                        generation
+                    }
+                    _ => 0,
+                };
+                if current_generation != expected_generation && record.state != RecordState::Revoked
+                {
+                    WriteOutcome::Conflict
+                } else {
+                    let (state, generation) = match record.state {
+                        RecordState::Amended { generation } => (AMENDED, generation),
+                        RecordState::Revoked => (REVOKED, current_generation),
+                    };
+                    table
+                        .insert(
+                            jti.as_str(),
+                            (
+                                state,
+                                generation,
+                                record.signed.as_str(),
+                                record.expires_at.unwrap_or(0),
+                            ),
+                        )
+                        .map_err(unavailable)?;
+                    WriteOutcome::Written
+                }
+            };
+            if outcome == WriteOutcome::Written {
+                txn.commit().map_err(unavailable)?;
+            }
+            Ok(outcome)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn decode_state(state: u8, generation: u64) -> Result<RecordState, StoreError> {
+    match state {
+        AMENDED => Ok(RecordState::Amended { generation }),
+        REVOKED => Ok(RecordState::Revoked),
+        other => Err(StoreError::Corrupt(format!("unknown record state {other}"))),
+    }
+}

@@ -1,0 +1,354 @@
+//! Update and delete (RFC 7592 §2.2, §2.3; R45, R51–R60, R99) on the embedded status store,
+//! including a restart and a `kill -9` of the real server process.
+
+use serde_json::{json, Value};
+use stateless_dcr::config::Management;
+
+use crate::helpers::{
+    deployment, free_port, spawn_app, spawn_app_with, update_body, web_claims, Answer,
+    ServerProcess, TestApp,
+};
+
+fn uri(info: &Value) -> &str {
+    info["registration_client_uri"].as_str().unwrap()
+}
+
+fn rat(info: &Value) -> &str {
+    info["registration_access_token"].as_str().unwrap()
+}
+
+async fn registered(app: &TestApp) -> Value {
+    app.register(web_claims(), json!({"contacts": ["ops@rp.example.com"]}))
+        .await
+        .assert_created()
+        .clone()
+}
+
+#[tokio::test]
+async fn update_replaces_metadata_keeps_the_client_id_and_rotates_the_token() {
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let mut body = update_body(&info);
+    body["contacts"] = json!(["security@rp.example.com"]);
+    body["logo_uri"] = json!("https://rp.example.com/logo.png");
+    let answer = app.put_config(uri(&info), Some(rat(&info)), &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let updated = answer.body;
+    // R51, R57, R63
+    assert_eq!(updated["client_id"], info["client_id"]);
+    assert_eq!(updated["client_secret"], info["client_secret"]);
+    assert_eq!(updated["contacts"], json!(["security@rp.example.com"]));
+    assert_eq!(updated["logo_uri"], "https://rp.example.com/logo.png");
+    assert_ne!(rat(&updated), rat(&info), "the RAT rotates");
+    assert_eq!(uri(&updated), uri(&info));
+
+    // the old token stops working, the new one reads the new metadata
+    app.get_config(uri(&info), Some(rat(&info)))
+        .await
+        .assert_error(401, "invalid_token");
+    let read = app.get_config(uri(&info), Some(rat(&updated))).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["contacts"], json!(["security@rp.example.com"]));
+
+    // R52: an omitted member is removed
+    let mut body = update_body(&updated);
+    body.as_object_mut().unwrap().remove("contacts");
+    let again = app.put_config(uri(&info), Some(rat(&updated)), &body).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.get("contacts").is_none());
+    assert_eq!(again.body["logo_uri"], "https://rp.example.com/logo.png");
+}
+
+#[tokio::test]
+async fn update_refusals_follow_rfc_7592() {
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let token = rat(&info);
+    let base = update_body(&info);
+    let with = |member: &str, value: Value| {
+        let mut b = base.clone();
+        if value.is_null() {
+            b.as_object_mut().unwrap().remove(member);
+        } else {
+            b[member] = value;
+        }
+        b
+    };
+    let refused = [
+        // forbidden members (RFC 7592 §2.2)
+        with("registration_access_token", json!("x")),
+        with("registration_client_uri", json!("https://x.example")),
+        with("client_secret_expires_at", json!(0)),
+        with("client_id_issued_at", json!(1)),
+        // R53: client_id must be the current one
+        with("client_id", json!("someone-else")),
+        with("client_id", Value::Null),
+        // R54: a client_secret that is not the current one
+        with("client_secret", json!("chosen-by-the-client")),
+        // a value fixed by the statement, changed without presenting a statement
+        with("client_name", json!("Renamed")),
+        with("software_id", json!("other-software")),
+        // the whole validation applies
+        with("grant_types", json!(["implicit"])),
+    ];
+    for body in &refused {
+        let answer = app.put_config(uri(&info), Some(token), body).await;
+        answer.assert_error(400, "invalid_client_metadata");
+    }
+    let answer = app
+        .put_config(
+            uri(&info),
+            Some(token),
+            &with("redirect_uris", json!(["http://rp.example.com/cb"])),
+        )
+        .await;
+    // the statement fixed redirect_uris, so this is caught as a change first
+    assert_eq!(answer.status, 400);
+    // R45: nothing was written: the original token still works and nothing changed
+    let read = app.get_config(uri(&info), Some(token)).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["client_name"], "Test Client");
+    // no token, a wrong token → 401
+    app.put_config(uri(&info), None, &base)
+        .await
+        .assert_error(401, "invalid_token");
+    app.put_config(uri(&info), Some("wrong"), &base)
+        .await
+        .assert_error(401, "invalid_token");
+    // repeating the current secret is fine
+    let ok = app
+        .put_config(
+            uri(&info),
+            Some(token),
+            &with("client_secret", info["client_secret"].clone()),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn presenting_a_statement_again_can_change_fixed_values() {
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let mut claims = web_claims();
+    claims["client_name"] = json!("Test Client 2");
+    claims["redirect_uris"] = json!(["https://rp.example.com/cb2"]);
+    let mut body = update_body(&info);
+    body["software_statement"] = json!(app.authority.sign(claims));
+    let answer = app.put_config(uri(&info), Some(rat(&info)), &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["client_name"], "Test Client 2");
+    assert_eq!(
+        answer.body["redirect_uris"],
+        json!(["https://rp.example.com/cb2"])
+    );
+    // a statement from an untrusted issuer is refused
+    let (stranger, _) = crate::helpers::Authority::new(
+        "https://stranger.example",
+        stateless_dcr::keys::SigningAlg::Es256,
+    );
+    let mut body = update_body(&answer.body);
+    body["software_statement"] = json!(stranger.sign(web_claims()));
+    app.put_config(uri(&info), Some(rat(&answer.body)), &body)
+        .await
+        .assert_error(400, "unapproved_software_statement");
+}
+
+#[tokio::test]
+async fn delete_makes_every_later_use_fail_and_cannot_be_undone() {
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let answer = app.delete_config(uri(&info), Some(rat(&info))).await;
+    // R58, R91
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.body, Value::Null);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    // R60: read, update and delete all 401 afterwards
+    app.get_config(uri(&info), Some(rat(&info)))
+        .await
+        .assert_error(401, "invalid_token");
+    app.put_config(uri(&info), Some(rat(&info)), &update_body(&info))
+        .await
+        .assert_error(401, "invalid_token");
+    app.delete_config(uri(&info), Some(rat(&info)))
+        .await
+        .assert_error(401, "invalid_token");
+    // a wrong token cannot delete someone else's client
+    let other = registered(&app).await;
+    app.delete_config(uri(&other), Some(rat(&info)))
+        .await
+        .assert_error(401, "invalid_token");
+    assert_eq!(
+        app.get_config(uri(&other), Some(rat(&other))).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn concurrent_updates_with_one_token_cannot_both_win() {
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let mut a = update_body(&info);
+    a["contacts"] = json!(["a@rp.example.com"]);
+    let mut b = update_body(&info);
+    b["contacts"] = json!(["b@rp.example.com"]);
+    let (first, second) = tokio::join!(
+        app.put_config(uri(&info), Some(rat(&info)), &a),
+        app.put_config(uri(&info), Some(rat(&info)), &b)
+    );
+    let statuses = [first.status.as_u16(), second.status.as_u16()];
+    assert!(statuses.contains(&200), "{statuses:?}");
+    // the other either lost the race (401) or ran after it with a stale token (401)
+    assert!(statuses.contains(&401), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn methods_not_offered_answer_405() {
+    let app = spawn_app_with(|c| c.management = Management::None).await;
+    let body = app
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let config_uri = format!(
+        "{}/register/{}",
+        app.address,
+        body["client_id"].as_str().unwrap()
+    );
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let response = app
+            .client
+            .request(method, &config_uri)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let answer = Answer::from(response).await;
+        answer.assert_error(405, "invalid_request");
+    }
+    let full = spawn_app().await;
+    let info = registered(&full).await;
+    let response = full
+        .client
+        .post(uri(&info))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let answer = Answer::from(response).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.header("allow"), Some("GET, PUT, DELETE"));
+}
+
+#[tokio::test]
+async fn updates_and_deletes_survive_a_restart_and_a_kill_9() {
+    let d = deployment();
+    let port = free_port();
+    let config = d.write_config_file(port, "");
+    let server = ServerProcess::start(&config, port).await;
+    let app_client = TestClient::new(&server.address, &d);
+
+    let kept = app_client.register().await;
+    let updated = app_client.register().await;
+    let deleted = app_client.register().await;
+    let mut body = update_body(&updated);
+    body["contacts"] = json!(["after-update@rp.example.com"]);
+    let answer = app_client.put(&updated, &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let new_token = rat(&answer.body).to_owned();
+    assert_eq!(app_client.delete(&deleted).await.status, 204);
+
+    // SIGKILL right after the answers: nothing gets a chance to flush
+    server.kill9();
+    let server = ServerProcess::start(&config, port).await;
+    let client = reqwest::Client::new();
+    let read = |info: &Value, token: &str| {
+        let request = client.get(uri(info)).bearer_auth(token.to_owned());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(read(&kept, rat(&kept)).await, 200);
+    assert_eq!(
+        read(&updated, rat(&updated)).await,
+        401,
+        "old token after update"
+    );
+    assert_eq!(read(&updated, &new_token).await, 200);
+    let body: Value = client
+        .get(uri(&updated))
+        .bearer_auth(&new_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["contacts"], json!(["after-update@rp.example.com"]));
+    assert_eq!(
+        read(&deleted, rat(&deleted)).await,
+        401,
+        "deleted stays deleted"
+    );
+
+    // and once more
+    server.kill9();
+    let _server = ServerProcess::start(&config, port).await;
+    assert_eq!(read(&deleted, rat(&deleted)).await, 401);
+    assert_eq!(read(&updated, &new_token).await, 200);
+}
+
+/// Registration and management calls against a server process.
+struct TestClient<'a> {
+    address: String,
+    client: reqwest::Client,
+    deployment: &'a crate::helpers::Deployment,
+}
+
+impl<'a> TestClient<'a> {
+    fn new(address: &str, deployment: &'a crate::helpers::Deployment) -> Self {
+        TestClient {
+            address: address.to_owned(),
+            client: reqwest::Client::new(),
+            deployment,
+        }
+    }
+
+    async fn register(&self) -> Value {
+        let statement = self.deployment.authority.sign(web_claims());
+        let response = self
+            .client
+            .post(format!("{}/register", self.address))
+            .json(&json!({ "software_statement": statement }))
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await.assert_created().clone()
+    }
+
+    async fn put(&self, info: &Value, body: &Value) -> Answer {
+        let response = self
+            .client
+            .put(uri(info))
+            .bearer_auth(rat(info))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await
+    }
+
+    async fn delete(&self, info: &Value) -> Answer {
+        let response = self
+            .client
+            .delete(uri(info))
+            .bearer_auth(rat(info))
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await
+    }
+}

@@ -1,0 +1,214 @@
+//! Several nodes sharing one view through a real redis-server (started here on a free port in a
+//! temporary directory). Without redis-server on PATH these tests say so and skip, except under
+//! CI (`CI=true`), where its absence is a failure: .ci/run installs it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stateless_dcr::status::{StatusStoreConfig, StoreKind};
+
+use crate::helpers::{deployment, free_port, spawn_config, update_body, web_claims, TestApp};
+
+pub struct RedisServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Start a redis-server of our own, or `None` (with a message) when it is not installed.
+    pub async fn start() -> Option<Self> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("redis-server is not installed, and CI must run the Redis tests");
+            }
+            eprintln!("SKIPPED: redis-server is not on PATH; install it to run the Redis tests");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if ping(port).await {
+                return Some(server);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
+}
+
+fn redis_store(url: &str, cache_ttl_secs: u64) -> StatusStoreConfig {
+    StatusStoreConfig {
+        kind: StoreKind::Redis,
+        redis_url: Some(url.to_owned()),
+        cache_ttl_secs,
+        redis_timeout_ms: 500,
+        ..Default::default()
+    }
+}
+
+/// Two nodes with the same keys and issuers on one Redis. Their caches keep entries for an hour,
+/// so only the pub/sub notification can make a change visible quickly.
+async fn two_nodes(redis: &RedisServer) -> (TestApp, TestApp, crate::helpers::Deployment) {
+    let d = deployment();
+    let mut config = d.config.clone();
+    config.status_store = redis_store(&redis.url, 3600);
+    // one registrar identity behind several addresses, as behind a load balancer
+    config.issuer = Some("https://registrar.test.example".into());
+    let a = spawn_config(config.clone(), &d).await;
+    let b = spawn_config(config, &d).await;
+    // the deployment's key files must outlive both nodes
+    (a, b, d)
+}
+
+/// Poll `check` until it holds; the documented bound is far shorter than this deadline, which
+/// only keeps a broken build from hanging.
+async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..600 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_update_on_one_node_is_read_on_the_other() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, b, _files) = two_nodes(&redis).await;
+    let info = a
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let uri_on = |node: &TestApp| {
+        info["registration_client_uri"]
+            .as_str()
+            .unwrap()
+            .replace(&a.address, &node.address)
+    };
+    let token = info["registration_access_token"].as_str().unwrap();
+    // A has looked the client up, so its cache holds "no record"
+    assert_eq!(a.get_config(&uri_on(&a), Some(token)).await.status, 200);
+
+    let mut body = update_body(&info);
+    body["contacts"] = json!(["updated-on-b@rp.example.com"]);
+    let updated = b.put_config(&uri_on(&b), Some(token), &body).await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let new_token = updated.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let seen = eventually(async || {
+        let read = a.get_config(&uri_on(&a), Some(&new_token)).await;
+        read.status == 200 && read.body["contacts"] == json!(["updated-on-b@rp.example.com"])
+    })
+    .await;
+    assert!(seen, "node A never saw the update made on node B");
+    a.get_config(&uri_on(&a), Some(token))
+        .await
+        .assert_error(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_delete_on_one_node_is_refused_by_the_other() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, b, _files) = two_nodes(&redis).await;
+    let info: Value = a
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let token = info["registration_access_token"].as_str().unwrap();
+    let uri_a = info["registration_client_uri"].as_str().unwrap().to_owned();
+    let uri_b = uri_a.replace(&a.address, &b.address);
+    // B caches the client as active first
+    assert_eq!(b.get_config(&uri_b, Some(token)).await.status, 200);
+    assert_eq!(a.delete_config(&uri_a, Some(token)).await.status, 204);
+    let refused = eventually(async || b.get_config(&uri_b, Some(token)).await.status == 401).await;
+    assert!(refused, "node B still serves a client deleted on node A");
+    // and an update cannot bring it back from either node
+    b.put_config(&uri_b, Some(token), &update_body(&info))
+        .await
+        .assert_error(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn without_redis_update_and_delete_fail_with_503_and_registration_goes_on() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, _b, _files) = two_nodes(&redis).await;
+    let info = a
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let token = info["registration_access_token"].as_str().unwrap();
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    redis.stop();
+    let answer = a.put_config(uri, Some(token), &update_body(&info)).await;
+    answer.assert_error(503, "temporarily_unavailable");
+    assert!(answer.header("retry-after").is_some());
+    a.delete_config(uri, Some(token))
+        .await
+        .assert_error(503, "temporarily_unavailable");
+    // registration needs no store
+    a.register(web_claims(), json!({})).await.assert_created();
+}
