@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::fetch::FetchConfig;
 use crate::status::{StatusStoreConfig, StoreKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +89,11 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
     /// Where update and delete records live (used with `management = "full"`).
     pub status_store: StatusStoreConfig,
+    /// Outbound fetches: sector_identifier_uri, client and issuer jwks_uri.
+    pub fetch: FetchConfig,
+    /// Fetch a client's jwks_uri at registration and update, and require a usable public key
+    /// in it, when the client uses private_key_jwt or asks for encrypted responses.
+    pub check_client_jwks_uri: bool,
 }
 
 /// What discovery advertises and the validator enforces (digest §7.6, O6).
@@ -123,8 +129,13 @@ pub struct Policy {
 pub struct TrustedIssuer {
     /// The statement's `iss`, compared exactly.
     pub issuer: String,
-    /// The issuer's public JWK Set.
-    pub jwks_file: PathBuf,
+    /// The issuer's public JWK Set, from a file...
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// ...or fetched from this https URL (cached per its Cache-Control, refetched once when a
+    /// statement names an unknown kid).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
     /// When set, only statements with one of these `software_id` values are approved.
     #[serde(default)]
     pub allowed_software_ids: Option<Vec<String>>,
@@ -235,12 +246,15 @@ impl Default for Config {
             policy: Policy::default(),
             trusted_issuers: vec![TrustedIssuer {
                 issuer: DEV_AUTHORITY_ISSUER.into(),
-                jwks_file: PathBuf::from("keys/dev-authority.jwks.json"),
+                jwks_file: Some(PathBuf::from("keys/dev-authority.jwks.json")),
+                jwks_uri: None,
                 allowed_software_ids: None,
                 allowed_grant_types: None,
                 allowed_scopes: None,
             }],
             status_store: StatusStoreConfig::default(),
+            fetch: FetchConfig::default(),
+            check_client_jwks_uri: true,
         }
     }
 }
@@ -322,8 +336,13 @@ impl Config {
         };
         resolve(&mut self.keys);
         resolve(&mut self.status_store.path);
+        if let Some(ca) = &mut self.fetch.extra_root_ca_file {
+            resolve(ca);
+        }
         for issuer in &mut self.trusted_issuers {
-            resolve(&mut issuer.jwks_file);
+            if let Some(file) = &mut issuer.jwks_file {
+                resolve(file);
+            }
         }
     }
 
@@ -450,6 +469,20 @@ impl Config {
             ));
         }
         for (index, issuer) in self.trusted_issuers.iter().enumerate() {
+            if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}]"),
+                    "set exactly one of jwks_file and jwks_uri",
+                ));
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                if !uri.starts_with("https://") {
+                    return Err(invalid(
+                        format!("trusted_issuers[{index}].jwks_uri"),
+                        "must be an https URL",
+                    ));
+                }
+            }
             if issuer.issuer.is_empty() {
                 return Err(invalid(
                     format!("trusted_issuers[{index}].issuer"),

@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value};
 
 use crate::client_id::{self, ClientIdClaims, MintError, Provenance};
 use crate::config::{Config, Management};
+use crate::fetch::{self, DocumentKind, Fetcher};
 use crate::keys::{KeyError, RegistrarKeys};
-use crate::metadata::{self, ClientMetadata, Form, MetadataErrorCode, Rules};
+use crate::metadata::{self, AuthMethod, ClientMetadata, Form, MetadataErrorCode, Rules};
 use crate::resolve::{Invalid, ResolveError, Resolver, ResolverOptions, VerifiedClient};
 use crate::statement::{self, StatementError, TrustedIssuers, VerifiedStatement};
 use crate::status::{Amendment, ClientStatus, StatusService, StoreError, WriteOutcome};
@@ -139,6 +140,8 @@ pub struct Registrar {
     issuers: TrustedIssuers,
     status: Option<Arc<StatusService>>,
     resolver: Resolver,
+    fetcher: Fetcher,
+    check_client_jwks_uri: bool,
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
 }
@@ -174,11 +177,20 @@ impl Registrar {
             }
             .into());
         }
-        let issuers =
-            TrustedIssuers::load(&config.trusted_issuers, config.statement_cache_entries)?;
+        let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| {
+            crate::config::ConfigError::Invalid {
+                option: "fetch".into(),
+                message: e.to_string(),
+            }
+        })?;
+        let issuers = TrustedIssuers::load(
+            &config.trusted_issuers,
+            config.statement_cache_entries,
+            &fetcher,
+        )?;
         let base = config.public_url.trim_end_matches('/');
         let keys = Arc::new(keys);
-        let resolver = resolver_options(config, &keys, None);
+        let resolver = resolver_options(config, &keys, None, &fetcher);
         Ok(Registrar {
             resolver: Resolver::new(resolver),
             issuer: config.issuer().to_owned(),
@@ -194,6 +206,8 @@ impl Registrar {
             keys,
             issuers,
             status: None,
+            fetcher,
+            check_client_jwks_uri: config.check_client_jwks_uri,
             authorization_endpoint: config.authorization_endpoint.clone(),
             token_endpoint: config.token_endpoint.clone(),
         })
@@ -217,7 +231,7 @@ impl Registrar {
 
     /// Register a client (RFC 7591 §3; digest §8 pipeline). `request` is the JSON object of
     /// the request body. Nothing is written anywhere (R100).
-    pub fn register(
+    pub async fn register(
         &self,
         request: &Map<String, Value>,
     ) -> Result<Map<String, Value>, RegistrationError> {
@@ -230,16 +244,18 @@ impl Registrar {
                 "a software statement is required to register with this server".into(),
             ));
         }
-        let statement = statement_text
-            .map(|s| self.verify_statement(s, now))
-            .transpose()?;
+        let statement = match statement_text {
+            Some(text) => Some(self.verify_statement(text, now).await?),
+            None => None,
+        };
 
         // 2. Merge: the statement's claims take precedence over the body (RFC 7591 §2, §3.1.1).
         let effective = statement::merge(request, statement.as_deref());
 
         // 3. Types, defaults, validation, issuer policy, sector.
-        let (md, sector) =
-            self.validate(&effective, statement.as_ref().map(|s| s.issuer.as_str()))?;
+        let (md, sector) = self
+            .validate(&effective, statement.as_ref().map(|s| s.issuer.as_str()))
+            .await?;
 
         // 4. Mint the client_id, derive the secret and the registration access token.
         let exp = self.expiry(now, statement.as_ref().and_then(|s| s.exp));
@@ -345,9 +361,10 @@ impl Registrar {
 
         // 2. The statement: presented again, or the values it fixed before.
         let statement_text = statement_member(request)?;
-        let statement = statement_text
-            .map(|s| self.verify_statement(s, now))
-            .transpose()?;
+        let statement = match statement_text {
+            Some(text) => Some(self.verify_statement(text, now).await?),
+            None => None,
+        };
         let (effective, provenance) = match &statement {
             Some(statement) => {
                 if let Some(before) = &current.provenance {
@@ -390,8 +407,9 @@ impl Registrar {
         };
 
         // 3. The whole validation of a registration (RFC 7592 §2.2).
-        let (md, sector) =
-            self.validate(&effective, provenance.as_ref().map(|p| p.iss.as_str()))?;
+        let (md, sector) = self
+            .validate(&effective, provenance.as_ref().map(|p| p.iss.as_str()))
+            .await?;
 
         // 4. Record the amendment; the generation check makes concurrent updates safe, and a
         //    revoked client can never be amended back to life.
@@ -475,7 +493,7 @@ impl Registrar {
     }
 
     fn resolver_for(&self, config: &Config, status: Option<Arc<StatusService>>) -> Resolver {
-        Resolver::new(resolver_options(config, &self.keys, status))
+        Resolver::new(resolver_options(config, &self.keys, status, &self.fetcher))
     }
 
     /// The configuration endpoint's check (RFC 7592 §2): a valid client_id, not deleted, and the
@@ -515,19 +533,21 @@ impl Registrar {
         })
     }
 
-    fn verify_statement(
+    async fn verify_statement(
         &self,
         text: &str,
         now: u64,
     ) -> Result<Arc<VerifiedStatement>, RegistrationError> {
         Ok(self
             .issuers
-            .verify(text, now, self.clock_skew, self.max_statement_bytes)?)
+            .verify(text, now, self.clock_skew, self.max_statement_bytes)
+            .await?)
     }
 
-    /// Parse, validate and apply issuer policy (digest §1–§8): the checks registration and
-    /// update share.
-    fn validate(
+    /// Parse, validate and apply issuer policy (digest §1–§8), then fetch and check what the
+    /// metadata names (sector_identifier_uri, jwks_uri): the checks registration and update
+    /// share.
+    async fn validate(
         &self,
         effective: &Map<String, Value>,
         issuer: Option<&str>,
@@ -538,13 +558,35 @@ impl Registrar {
             self.issuers.approve(issuer, &md)?;
         }
         let validated = metadata::validate(&md, &self.rules)?;
-        if md.sector_identifier_uri.is_some() {
-            // OIDC DCR §5: the document must be fetched and checked at registration. This
-            // server does not fetch outbound documents yet, so it cannot accept one.
-            return Err(RegistrationError::InvalidClientMetadata(
-                "sector_identifier_uri cannot be verified by this server yet; register without it"
-                    .into(),
-            ));
+        if let Some(sector_uri) = &md.sector_identifier_uri {
+            // OIDC DCR §5: fetched at registration (and update); every redirect URI must be in
+            // it. C12: an unusable document is invalid_client_metadata, a missing URI
+            // invalid_redirect_uri.
+            let listed = self
+                .fetcher
+                .sector_redirect_uris(sector_uri)
+                .await
+                .map_err(|e| {
+                    RegistrationError::InvalidClientMetadata(format!("sector_identifier_uri: {e}"))
+                })?;
+            fetch::check_sector(&md.redirect_uris, &listed).map_err(|e| {
+                RegistrationError::InvalidRedirectUri(format!("sector_identifier_uri: {e}"))
+            })?;
+        }
+        if let (Some(jwks_uri), true) = (&md.jwks_uri, self.check_client_jwks_uri) {
+            let needs_keys = md.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+                || [&md.id_token_encryption, &md.userinfo_encryption]
+                    .into_iter()
+                    .flatten()
+                    .any(|e| !metadata::is_symmetric_jwe_alg(&e.alg));
+            if needs_keys {
+                self.fetcher
+                    .jwks(jwks_uri, DocumentKind::ClientJwks)
+                    .await
+                    .map_err(|e| {
+                        RegistrationError::InvalidClientMetadata(format!("jwks_uri: {e}"))
+                    })?;
+            }
         }
         Ok((md, validated.sector_host))
     }
@@ -684,6 +726,7 @@ fn resolver_options(
     config: &Config,
     keys: &Arc<RegistrarKeys>,
     status: Option<Arc<StatusService>>,
+    fetcher: &Fetcher,
 ) -> ResolverOptions {
     let mut audiences = vec![config.issuer().to_owned()];
     audiences.extend(config.token_endpoint.clone());
@@ -692,7 +735,7 @@ fn resolver_options(
         verifiers: keys.shared_verifiers(),
         status,
         client_secret_keys: Some(keys.client_secret.clone()),
-        fetcher: None,
+        fetcher: Some(fetcher.clone()),
         audiences,
         cache_entries: config.client_cache_entries,
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::config::TrustedIssuer;
+use crate::fetch::{Fetcher, IssuerJwksSource};
 use crate::jose::{self, CompactJws};
 use crate::keys::{KeyError, VerifierSet};
 use crate::metadata::{self, quoted, ClientMetadata};
@@ -48,7 +49,13 @@ pub struct VerifiedStatement {
 
 struct Issuer {
     config: TrustedIssuer,
-    keys: VerifierSet,
+    keys: IssuerKeySource,
+}
+
+/// Where an issuer's keys come from: a file read at start-up, or its jwks_uri.
+enum IssuerKeySource {
+    File(VerifierSet),
+    Remote(IssuerJwksSource),
 }
 
 /// The issuers this registrar trusts, with their keys, and a bounded cache of verified
@@ -71,10 +78,28 @@ impl std::fmt::Debug for TrustedIssuers {
 const STATEMENT_CACHE_TTL: Duration = Duration::from_secs(600);
 
 impl TrustedIssuers {
-    pub fn load(configs: &[TrustedIssuer], cache_entries: u64) -> Result<Self, KeyError> {
+    pub fn load(
+        configs: &[TrustedIssuer],
+        cache_entries: u64,
+        fetcher: &Fetcher,
+    ) -> Result<Self, KeyError> {
         let mut issuers = HashMap::new();
         for config in configs {
-            let keys = load_jwks(&config.jwks_file)?;
+            let keys = match (&config.jwks_file, &config.jwks_uri) {
+                (Some(file), _) => IssuerKeySource::File(load_jwks(file)?),
+                (None, Some(uri)) => IssuerKeySource::Remote(
+                    IssuerJwksSource::new(fetcher.clone(), uri).map_err(|e| KeyError::Invalid {
+                        path: uri.clone(),
+                        message: e.to_string(),
+                    })?,
+                ),
+                (None, None) => {
+                    return Err(KeyError::Invalid {
+                        path: config.issuer.clone(),
+                        message: "no jwks_file or jwks_uri".into(),
+                    })
+                }
+            };
             issuers.insert(
                 config.issuer.clone(),
                 Issuer {
@@ -97,7 +122,7 @@ impl TrustedIssuers {
     }
 
     /// Verify a statement (digest §8 steps 2–6). `now` is in seconds since the epoch.
-    pub fn verify(
+    pub async fn verify(
         &self,
         statement: &str,
         now: u64,
@@ -135,15 +160,31 @@ impl TrustedIssuers {
         })?;
         // Step 6: the kid picks the key, the key fixes the algorithm.
         let alg = jws.alg().unwrap_or_default();
-        let verifier = trusted.keys.select(jws.kid(), alg).ok_or_else(|| {
+        let no_key = || {
             invalid(format!(
                 "no key of issuer {} matches the statement's kid {} and alg {}",
                 quoted(&issuer),
                 quoted(jws.kid().unwrap_or("(none)")),
                 quoted(alg)
             ))
-        })?;
-        jws.verify(verifier)
+        };
+        let verified_signature = match &trusted.keys {
+            IssuerKeySource::File(keys) => {
+                let verifier = keys.select(jws.kid(), alg).ok_or_else(no_key)?;
+                jws.verify(verifier)
+            }
+            IssuerKeySource::Remote(source) => {
+                // An unknown kid triggers one rate-limited refetch: the issuer may have rotated.
+                let keys = match jws.kid() {
+                    Some(kid) => source.keys_for_kid(kid).await,
+                    None => source.keys().await,
+                }
+                .map_err(|e| invalid(format!("the issuer's keys cannot be obtained: {e}")))?;
+                let verifier = keys.verifiers().select(jws.kid(), alg).ok_or_else(no_key)?;
+                jws.verify(verifier)
+            }
+        };
+        verified_signature
             .map_err(|e| invalid(format!("the software statement is not acceptable: {e}")))?;
 
         let number = |name: &str| -> Result<Option<u64>, StatementError> {

@@ -771,3 +771,247 @@ async fn issuer_jwks_with_a_private_key_is_refused() {
 
     assert!(matches!(err, FetchError::WrongShape(_)), "{err:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The registration endpoint with real outbound fetches
+// ---------------------------------------------------------------------------------------------
+
+mod registration {
+    use super::*;
+    use stateless_dcr::config::{Config, TrustedIssuer};
+    use stateless_dcr::keys::RegistrarKeys;
+    use stateless_dcr::Application;
+
+    const ISSUER: &str = "https://federation.fetch-test.example";
+
+    /// A federation authority with one key.
+    struct Authority {
+        private: josekit::jwk::Jwk,
+        jwks: Value,
+    }
+
+    impl Authority {
+        fn new() -> Self {
+            let (private, jwks) = generate_authority_key(SigningAlg::Es256).unwrap();
+            Authority {
+                private: josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap(),
+                jwks,
+            }
+        }
+
+        fn sign(&self, mut claims: Value) -> String {
+            claims["iss"] = ISSUER.into();
+            let (alg, signer) = stateless_dcr::keys::signer_for(&self.private).unwrap();
+            let mut header = serde_json::Map::new();
+            header.insert("alg".into(), alg.into());
+            header.insert("kid".into(), self.private.key_id().unwrap().into());
+            stateless_dcr::jose::sign_compact(
+                &header,
+                claims.to_string().as_bytes(),
+                signer.as_ref(),
+            )
+            .unwrap()
+        }
+    }
+
+    struct Registrar {
+        address: String,
+        _dir: tempfile::TempDir,
+        handle: actix_web::dev::ServerHandle,
+    }
+
+    impl Drop for Registrar {
+        fn drop(&mut self) {
+            std::mem::drop(self.handle.stop(false));
+        }
+    }
+
+    /// A registrar trusting `ISSUER` through its jwks_uri on the test server, with fetches that
+    /// trust the test CA and may reach loopback.
+    async fn registrar(server: &TestServer) -> Registrar {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys.json");
+        std::fs::write(
+            &keys,
+            RegistrarKeys::generate(SigningAlg::Es256)
+                .unwrap()
+                .to_string(),
+        )
+        .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = Config {
+            listen: listener.local_addr().unwrap(),
+            public_url: format!("http://127.0.0.1:{port}"),
+            keys,
+            workers: Some(1),
+            fetch: server.config(),
+            status_store: stateless_dcr::status::StatusStoreConfig {
+                path: dir.path().join("status.redb"),
+                ..Default::default()
+            },
+            trusted_issuers: vec![TrustedIssuer {
+                issuer: ISSUER.into(),
+                jwks_file: None,
+                jwks_uri: Some(server.url("/issuer/jwks")),
+                allowed_software_ids: None,
+                allowed_grant_types: None,
+                allowed_scopes: None,
+            }],
+            ..Config::default()
+        };
+        let app = Application::with_listener(config, listener).await.unwrap();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Registrar {
+            address: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+            handle,
+        }
+    }
+
+    async fn register(registrar: &Registrar, statement: String) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/register", registrar.address))
+            .json(&json!({ "software_statement": statement }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    fn claims(extra: Value) -> Value {
+        let mut claims = json!({
+            "software_id": "fetch-test",
+            "redirect_uris": ["https://a.rp.example/cb", "https://b.rp.example/cb"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    }
+
+    #[tokio::test]
+    async fn sector_identifier_uri_is_fetched_and_checked_at_registration() {
+        let server = TestServer::start().await;
+        let authority = Authority::new();
+        server.route("/issuer/jwks", json_reply(&authority.jwks));
+        server.route(
+            "/sector.json",
+            json_reply(&json!([
+                "https://a.rp.example/cb",
+                "https://b.rp.example/cb"
+            ])),
+        );
+        server.route(
+            "/partial.json",
+            json_reply(&json!(["https://a.rp.example/cb"])),
+        );
+        server.route("/object.json", json_reply(&json!({"redirect_uris": []})));
+        let registrar = registrar(&server).await;
+
+        // pairwise across two hosts needs the sector document (OIDC Core §8.1), and it holds
+        let (status, body) = register(
+            &registrar,
+            authority.sign(claims(json!({"subject_type": "pairwise", "sector_identifier_uri": server.url("/sector.json")}))),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["subject_type"], "pairwise");
+        // R33: a redirect URI missing from the document
+        let (status, body) = register(
+            &registrar,
+            authority.sign(claims(
+                json!({"sector_identifier_uri": server.url("/partial.json")}),
+            )),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_redirect_uri")),
+            "{body}"
+        );
+        // R93: not an array, and not fetchable
+        for path in ["/object.json", "/missing.json"] {
+            let (status, body) = register(
+                &registrar,
+                authority.sign(claims(json!({"sector_identifier_uri": server.url(path)}))),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_client_metadata")),
+                "{body}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn issuer_key_rotation_is_picked_up_with_one_refetch() {
+        let server = TestServer::start().await;
+        let first = Authority::new();
+        server.route("/issuer/jwks", json_reply(&first.jwks));
+        let registrar = registrar(&server).await;
+        let (status, body) = register(&registrar, first.sign(claims(json!({})))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(server.requests("/issuer/jwks"), 1);
+
+        // the issuer rotates: a new key appears at its jwks_uri
+        let second = Authority::new();
+        let mut both = first.jwks.clone();
+        both["keys"]
+            .as_array_mut()
+            .unwrap()
+            .push(second.jwks["keys"][0].clone());
+        server.route("/issuer/jwks", json_reply(&both));
+        let (status, body) = register(&registrar, second.sign(claims(json!({})))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(server.requests("/issuer/jwks"), 2, "exactly one refetch");
+        // the old key still works, without another fetch
+        let (status, _) = register(&registrar, first.sign(claims(json!({})))).await;
+        assert_eq!(status, 201);
+        assert_eq!(server.requests("/issuer/jwks"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_jwks_uri_is_checked_when_the_client_needs_keys() {
+        let server = TestServer::start().await;
+        let authority = Authority::new();
+        server.route("/issuer/jwks", json_reply(&authority.jwks));
+        server.route(
+            "/client/jwks",
+            json_reply(&json!({"keys": [public_jwk("c1")]})),
+        );
+        server.route(
+            "/client/private-jwks",
+            json_reply(&json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})),
+        );
+        let registrar = registrar(&server).await;
+        let private_key_jwt = |uri: String| {
+            authority.sign(claims(
+                json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri}),
+            ))
+        };
+        let (status, body) =
+            register(&registrar, private_key_jwt(server.url("/client/jwks"))).await;
+        assert_eq!(status, 201, "{body}");
+        for path in ["/client/private-jwks", "/client/none"] {
+            let (status, body) = register(&registrar, private_key_jwt(server.url(path))).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_client_metadata")),
+                "{path}: {body}"
+            );
+        }
+        // a client that needs no keys is not fetched for
+        let before = server.requests("/client/none");
+        let (status, _) = register(
+            &registrar,
+            authority.sign(claims(json!({"jwks_uri": server.url("/client/none")}))),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(server.requests("/client/none"), before);
+    }
+}

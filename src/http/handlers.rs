@@ -16,7 +16,7 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&request, payload, state.max_request_bytes).await?;
-    let registered = state.registrar.register(&body)?;
+    let registered = state.registrar.register(&body).await?;
     // R5: 201 with one application/json object
     Ok(json_response(HttpResponse::Created(), registered))
 }

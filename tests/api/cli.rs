@@ -46,7 +46,7 @@ async fn statement_sign_and_client_inspect_work_end_to_end() {
         .status()
         .unwrap();
     assert!(status.success());
-    d.config.trusted_issuers[0].jwks_file = jwks;
+    d.config.trusted_issuers[0].jwks_file = Some(jwks);
     let claims = d.dir.path().join("claims.json");
     std::fs::write(
         &claims,
@@ -92,7 +92,7 @@ async fn statement_sign_and_client_inspect_work_end_to_end() {
             app.address,
             app.config.keys.display(),
             crate::helpers::ISSUER,
-            app.config.trusted_issuers[0].jwks_file.display()
+            app.config.trusted_issuers[0].jwks_file.as_ref().unwrap().display()
         ),
     )
     .unwrap();

@@ -100,12 +100,15 @@ pub fn deployment() -> Deployment {
         keys: keys_path,
         trusted_issuers: vec![TrustedIssuer {
             issuer: ISSUER.into(),
-            jwks_file: jwks_path,
+            jwks_file: Some(jwks_path),
+            jwks_uri: None,
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
         }],
         workers: Some(1),
+        // these tests have no https servers for client jwks_uri values; tests/fetch.rs does
+        check_client_jwks_uri: false,
         ..Config::default()
     };
     Deployment {
@@ -127,7 +130,7 @@ impl Deployment {
                 self.config.keys.display().to_string(),
                 self.config.status_store.path.display().to_string(),
                 issuer.issuer,
-                issuer.jwks_file.display().to_string(),
+                issuer.jwks_file.as_ref().unwrap().display().to_string(),
             ),
         )
         .unwrap();

@@ -456,12 +456,13 @@ async fn policy_scopes_are_enforced() {
 }
 
 #[tokio::test]
-async fn sector_identifier_uri_is_refused_until_it_can_be_fetched() {
-    // OIDC DCR §5 requires fetching it; this version does not fetch, so it refuses clearly.
+async fn a_sector_identifier_uri_that_cannot_be_fetched_is_refused() {
+    // OIDC DCR §5, C12: fetched at registration; here it resolves to a loopback address, which
+    // the guarded fetcher refuses before connecting (tests/fetch.rs covers the rest)
     let app = spawn_app().await;
     let answer = app
         .register(
-            claims_with(json!({"sector_identifier_uri": "https://rp.example.com/sector.json"})),
+            claims_with(json!({"sector_identifier_uri": "https://localhost/sector.json"})),
             json!({}),
         )
         .await;

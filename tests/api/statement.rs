@@ -180,7 +180,8 @@ async fn every_supported_statement_algorithm_verifies() {
         std::fs::write(&path, jwks.to_string()).unwrap();
         d.config.trusted_issuers.push(TrustedIssuer {
             issuer,
-            jwks_file: path,
+            jwks_file: Some(path),
+            jwks_uri: None,
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
@@ -201,7 +202,8 @@ async fn every_supported_statement_algorithm_verifies() {
     .unwrap();
     d.config.trusted_issuers.push(TrustedIssuer {
         issuer: "https://rsa.example".into(),
-        jwks_file: path,
+        jwks_file: Some(path),
+        jwks_uri: None,
         allowed_software_ids: None,
         allowed_grant_types: None,
         allowed_scopes: None,
