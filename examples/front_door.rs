@@ -78,7 +78,7 @@ async fn load_resolver(registrar: &str) -> Result<Resolver, String> {
     let verifiers = VerifierSet::from_jwks(&jwks)?;
     Ok(Resolver::new(ResolverOptions {
         issuer,
-        verifiers: Arc::new(verifiers),
+        verifiers: Arc::new(verifiers).into(),
         status: None,
         client_secret_keys: None,
         fetcher: None,

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::keys::{self, RegistrarKeys, SigningAlg};
 use crate::registrar::Registrar;
 use crate::startup::Application;
@@ -52,6 +52,16 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
+    /// Add a new signing key to a key set file and make it the active one; the previous keys
+    /// stay listed so that client_ids they signed keep verifying. A running server picks the
+    /// change up by itself (file watch) or on SIGHUP.
+    Rotate {
+        /// The registrar key set file to change (rewritten in place, mode 0600).
+        #[arg(long)]
+        keys: PathBuf,
+        #[arg(long, value_enum, default_value = "ES256")]
+        alg: SigningAlg,
+    },
     /// Generate a registrar key set: a signing key and separate client_secret and registration
     /// access token derivation keys, each with a kid.
     Generate {
@@ -112,12 +122,17 @@ enum ClientCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, None | Some(Command::Serve { .. })) {
+        init_logging("warn", LogFormat::Text);
+    }
     let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Keys {
             command: KeysCommand::Generate { alg, out, force },
         } => keys_generate(alg, out.as_deref(), force),
+        Command::Keys {
+            command: KeysCommand::Rotate { keys, alg },
+        } => keys_rotate(&keys, alg),
         Command::Statement { command } => match command {
             StatementCommand::Keygen {
                 alg,
@@ -145,27 +160,42 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs go to standard error, as text or one JSON object per line; `RUST_LOG` wins over the
+/// configured level.
+fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, String> {
-    match path {
-        Some(path) => Config::from_file(path).map_err(|e| e.to_string()),
-        None => {
-            tracing::warn!("no --config given: running on the development defaults (loopback only, development keys from keys/)");
-            Ok(Config::default())
-        }
+    if path.is_none() {
+        tracing::warn!("no --config given: running on the development defaults (loopback only, development keys from keys/)");
     }
+    Config::load(path, std::env::vars()).map_err(|e| e.to_string())
 }
 
 fn serve(config: Option<&Path>) -> Result<ExitCode, String> {
-    let config = load_config(config)?;
+    let config = match Config::load(config, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            init_logging("info", LogFormat::Text);
+            return Err(e.to_string());
+        }
+    };
+    init_logging(&config.log_level, config.log_format);
+    if config.keys == Path::new("keys/dev-registrar-keys.json") {
+        tracing::warn!(
+            "running on the development defaults (loopback only, development keys from keys/)"
+        );
+    }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config)
             .await
@@ -182,6 +212,31 @@ fn keys_generate(alg: SigningAlg, out: Option<&Path>, force: bool) -> Result<Exi
         Some(path) => write_private(path, &text, force)?,
         None => println!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys_rotate(path: &Path, alg: SigningAlg) -> Result<ExitCode, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // the current file must load, so that a rotation never produces a broken key set
+    RegistrarKeys::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut set: Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+    let fresh = RegistrarKeys::generate(alg).map_err(|e| e.to_string())?;
+    let new_key = fresh["signing"]["keys"][0].clone();
+    let new_kid = fresh["signing"]["active"].clone();
+    let keys = set["signing"]["keys"]
+        .as_array_mut()
+        .ok_or("signing.keys is not an array")?;
+    keys.push(new_key);
+    set["signing"]["active"] = new_kid.clone();
+    let text = pretty(&set)?;
+    RegistrarKeys::from_json(text.as_bytes())
+        .map_err(|e| format!("the rotated key set does not load: {e}"))?;
+    // write next to it and rename, so that a reader never sees half a file
+    let tmp = path.with_extension("rotating");
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, &text, false)?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("{}", new_kid.as_str().unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
 

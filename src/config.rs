@@ -94,6 +94,64 @@ pub struct Config {
     /// Fetch a client's jwks_uri at registration and update, and require a usable public key
     /// in it, when the client uses private_key_jwt or asks for encrypted responses.
     pub check_client_jwks_uri: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// How often the key file is checked for changes, in seconds (0: only on SIGHUP).
+    pub keys_reload_secs: u64,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// A tracing filter (`info`, `stateless_dcr=debug,info`); `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// Built-in HTTPS; without it, run behind a TLS-terminating proxy.
+    pub tls: Option<TlsConfig>,
+    pub metrics: MetricsConfig,
+    pub rate_limits: RateLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where the Prometheus endpoint (`GET /metrics`) listens, apart from the public service;
+    /// unset: no metrics endpoint.
+    pub listen: Option<SocketAddr>,
+}
+
+/// One limit: a bucket of `burst` requests refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Registrations per client address.
+    pub registration_per_address: Option<Limit>,
+    /// Registrations per (verified) software statement issuer.
+    pub registration_per_issuer: Option<Limit>,
+    /// Configuration endpoint calls (read, update, delete) per client address.
+    pub configuration_per_address: Option<Limit>,
+    /// Proxies whose `X-Forwarded-For` is believed; the client address is the rightmost entry
+    /// not in this list.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// What discovery advertises and the validator enforces (digest §7.6, O6).
@@ -255,6 +313,13 @@ impl Default for Config {
             status_store: StatusStoreConfig::default(),
             fetch: FetchConfig::default(),
             check_client_jwks_uri: true,
+            shutdown_timeout_secs: 30,
+            keys_reload_secs: 10,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            tls: None,
+            metrics: MetricsConfig::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -296,15 +361,31 @@ const KNOWN_JWE_ENCS: [&str; 6] = [
 impl Config {
     /// Read a TOML file. Relative paths in it are taken relative to the file's directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::load(Some(path), std::iter::empty())
+    }
+
+    /// The configuration of `serve`: the file (if any) with the environment variables laid over
+    /// it, or the development defaults with the environment laid over them.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Self::from_toml_with_env(None, env).map_err(|message| ConfigError::Parse {
+                path: "(defaults)".into(),
+                message,
+            });
+        };
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,
         })?;
-        let mut config = Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: shown,
-            message,
-        })?;
+        let mut config =
+            Self::from_toml_with_env(Some(&text), env).map_err(|message| ConfigError::Parse {
+                path: shown,
+                message,
+            })?;
         if let Some(dir) = path.parent() {
             config.resolve_paths(dir);
         }
@@ -315,10 +396,47 @@ impl Config {
     /// on the development keys or the development authority: it must name its `keys`, and it
     /// trusts only the issuers it lists.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        Self::from_toml_with_env(Some(text), std::iter::empty())
+    }
+
+    /// The configuration from an optional file's text with environment variables laid over it
+    /// (`STATELESS_DCR_<OPTION>`, `__` between the parts of a nested option:
+    /// `STATELESS_DCR_STATUS_STORE__REDIS_URL`). A value is read as TOML when it parses as one
+    /// (`true`, `5`, `["a", "b"]`) and as a plain string otherwise. Without a file, the
+    /// development defaults apply underneath.
+    pub fn from_toml_with_env(
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
+        let parse_error = |e: toml::de::Error| e.to_string().trim_end().to_owned();
+        let from_file = text.is_some();
+        let mut table: toml::Table = match text {
+            Some(text) => toml::from_str(text).map_err(parse_error)?,
+            None => toml::Table::new(),
+        };
+        let mut overridden = false;
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut table, &parts, env_value(&value))
+                .map_err(|e| format!("environment variable {name}: {e}"))?;
+            overridden = true;
+        }
+        let merged;
+        let text = match (text, overridden) {
+            (Some(text), false) => text,
+            _ => {
+                merged = table.to_string();
+                &merged
+            }
+        };
+        let mut config: Config = toml::from_str(text).map_err(parse_error)?;
+        if !from_file {
+            // no file: the development defaults, with whatever the environment set
+            return Ok(config);
+        }
         if !table.contains_key("keys") {
             return Err("the option `keys` is required in a configuration file (the registrar key set; make one with `stateless-dcr keys generate`)".into());
         }
@@ -336,6 +454,10 @@ impl Config {
         };
         resolve(&mut self.keys);
         resolve(&mut self.status_store.path);
+        if let Some(tls) = &mut self.tls {
+            resolve(&mut tls.cert_file);
+            resolve(&mut tls.key_file);
+        }
         if let Some(ca) = &mut self.fetch.extra_root_ca_file {
             resolve(ca);
         }
@@ -437,6 +559,32 @@ impl Config {
                 "every token must be at least 32 characters (make one with `openssl rand -base64 32`)",
             ));
         }
+        let limits = &self.rate_limits;
+        for (name, limit) in [
+            ("registration_per_address", &limits.registration_per_address),
+            ("registration_per_issuer", &limits.registration_per_issuer),
+            (
+                "configuration_per_address",
+                &limits.configuration_per_address,
+            ),
+        ] {
+            if let Some(limit) = limit {
+                if limit.burst == 0 || !(limit.per_second > 0.0 && limit.per_second.is_finite()) {
+                    return Err(invalid(
+                        format!("rate_limits.{name}"),
+                        "burst must be at least 1 and per_second a positive number",
+                    ));
+                }
+            }
+        }
+        if self.metrics.listen.is_some_and(|m| m == self.listen) {
+            return Err(invalid(
+                "metrics.listen",
+                "must differ from listen: metrics stay off the public registration service",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| invalid("log_level", e.to_string()))?;
         let store = &self.status_store;
         if store.kind == StoreKind::Redis {
             match store.redis_url.as_deref().map(Url::parse) {
@@ -658,6 +806,35 @@ impl Policy {
     }
 }
 
+/// Prefix of environment variables that set options.
+pub const ENV_PREFIX: &str = "STATELESS_DCR_";
+
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
+    match parts {
+        [] => Err("no option named".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(format!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
 fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -701,6 +878,44 @@ mod tests {
         assert!(err.contains("development authority"), "{err}");
         public.trusted_issuers[0].issuer = "https://federation.example.com".into();
         public.validate().unwrap();
+    }
+
+    #[test]
+    fn environment_variables_set_options() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let config = Config::from_toml_with_env(
+            Some("keys = \"k\"\nlisten = \"127.0.0.1:1\"\n"),
+            env(&[
+                ("STATELESS_DCR_LISTEN", "127.0.0.1:2"),
+                (
+                    "STATELESS_DCR_STATUS_STORE__REDIS_URL",
+                    "redis://127.0.0.1:6379/",
+                ),
+                ("STATELESS_DCR_POLICY__SCOPES", "[\"openid\"]"),
+                ("STATELESS_DCR_REQUIRE_SOFTWARE_STATEMENT", "false"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(
+            config.status_store.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/")
+        );
+        assert_eq!(config.policy.scopes, Some(vec!["openid".to_owned()]));
+        assert!(!config.require_software_statement);
+        let err =
+            Config::from_toml_with_env(None, env(&[("STATELESS_DCR_NO_SUCH", "1")])).unwrap_err();
+        assert!(err.contains("no_such"), "{err}");
+        let defaults =
+            Config::from_toml_with_env(None, env(&[("STATELESS_DCR_WORKERS", "3")])).unwrap();
+        assert_eq!(defaults.workers, Some(3));
+        assert_eq!(defaults.trusted_issuers[0].issuer, DEV_AUTHORITY_ISSUER);
     }
 
     #[test]

@@ -281,6 +281,85 @@ pub fn signer_for(jwk: &Jwk) -> Result<(&'static str, Box<dyn JwsSigner>), Strin
     })
 }
 
+/// A value replaced as a whole at run time (key rotation without restart): readers take the
+/// current `Arc` and keep using it for the request at hand.
+#[derive(Debug)]
+pub struct Shared<T>(Arc<std::sync::RwLock<Arc<T>>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> Shared<T> {
+    pub fn new(value: Arc<T>) -> Self {
+        Shared(Arc::new(std::sync::RwLock::new(value)))
+    }
+
+    pub fn current(&self) -> Arc<T> {
+        // A poisoned lock still holds a complete value: writers only swap an Arc.
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace(&self, value: Arc<T>) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+}
+
+impl<T> From<Arc<T>> for Shared<T> {
+    fn from(value: Arc<T>) -> Self {
+        Shared::new(value)
+    }
+}
+
+/// The registrar's key set as the running service holds it: replaced whole when the key file
+/// changes, with the verifier and client_secret views that resolvers and the status store share.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    keys: Shared<RegistrarKeys>,
+    verifiers: Shared<VerifierSet>,
+    client_secret: Shared<DerivationKeys>,
+}
+
+impl KeyRing {
+    pub fn new(keys: RegistrarKeys) -> Self {
+        let keys = Arc::new(keys);
+        KeyRing {
+            verifiers: Shared::new(keys.shared_verifiers()),
+            client_secret: Shared::new(keys.client_secret.clone()),
+            keys: Shared::new(keys),
+        }
+    }
+
+    pub fn current(&self) -> Arc<RegistrarKeys> {
+        self.keys.current()
+    }
+
+    pub fn verifiers(&self) -> Shared<VerifierSet> {
+        self.verifiers.clone()
+    }
+
+    pub fn client_secret_keys(&self) -> Shared<DerivationKeys> {
+        self.client_secret.clone()
+    }
+
+    /// Install a new key set: new client_ids are signed with its active key at once, and every
+    /// holder of the verifier and secret views sees it on its next request.
+    pub fn replace(&self, keys: RegistrarKeys) {
+        let keys = Arc::new(keys);
+        self.verifiers.replace(keys.shared_verifiers());
+        self.client_secret.replace(keys.client_secret.clone());
+        self.keys.replace(keys);
+    }
+}
+
 /// The registrar's key set, loaded from one JSON file (format in docs/configuration.md).
 #[derive(Debug)]
 pub struct RegistrarKeys {

@@ -21,6 +21,8 @@ pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod metadata;
+pub mod metrics;
+pub mod ratelimit;
 pub mod registrar;
 pub mod resolve;
 pub mod startup;

@@ -10,8 +10,9 @@ use serde_json::{json, Map, Value};
 use crate::client_id::{self, ClientIdClaims, MintError, Provenance};
 use crate::config::{Config, Management};
 use crate::fetch::{self, DocumentKind, Fetcher};
-use crate::keys::{KeyError, RegistrarKeys};
+use crate::keys::{KeyError, KeyRing, RegistrarKeys};
 use crate::metadata::{self, AuthMethod, ClientMetadata, Form, MetadataErrorCode, Rules};
+use crate::ratelimit::RateLimiter;
 use crate::resolve::{Invalid, ResolveError, Resolver, ResolverOptions, VerifiedClient};
 use crate::statement::{self, StatementError, TrustedIssuers, VerifiedStatement};
 use crate::status::{Amendment, ClientStatus, StatusService, StoreError, WriteOutcome};
@@ -39,6 +40,9 @@ pub enum RegistrationError {
     /// not record, and reads never serve a client that might have been deleted.
     #[error("the client status store is temporarily unavailable; try again")]
     Unavailable(String),
+    /// The statement issuer's registration budget is spent (`rate_limits.registration_per_issuer`).
+    #[error("too many registrations for this software statement issuer; retry later")]
+    RateLimited { retry_after: u64 },
     /// Something on the server's side failed; the message goes to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +58,7 @@ impl RegistrationError {
             RegistrationError::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
             RegistrationError::MissingToken | RegistrationError::InvalidToken => "invalid_token",
             RegistrationError::Unavailable(_) => "temporarily_unavailable",
+            RegistrationError::RateLimited { .. } => "too_many_requests",
             RegistrationError::Internal(_) => "server_error",
         }
     }
@@ -95,7 +100,12 @@ impl From<StoreError> for RegistrationError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => RegistrationError::Unavailable(m),
-            StoreError::Corrupt(m) => RegistrationError::Internal(m),
+            // A record that does not verify (tampered, or signed by a key no longer listed):
+            // the client is not trusted, and the operator is told loudly.
+            StoreError::Corrupt(m) => {
+                tracing::error!(detail = %m, "status record failed verification; client refused");
+                RegistrationError::InvalidToken
+            }
         }
     }
 }
@@ -136,11 +146,12 @@ pub struct Registrar {
     max_statement_bytes: usize,
     clock_skew: u64,
     rules: Rules,
-    keys: Arc<RegistrarKeys>,
+    keys: KeyRing,
     issuers: TrustedIssuers,
     status: Option<Arc<StatusService>>,
     resolver: Resolver,
     fetcher: Fetcher,
+    issuer_limit: Option<RateLimiter>,
     check_client_jwks_uri: bool,
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
@@ -189,7 +200,7 @@ impl Registrar {
             &fetcher,
         )?;
         let base = config.public_url.trim_end_matches('/');
-        let keys = Arc::new(keys);
+        let keys = KeyRing::new(keys);
         let resolver = resolver_options(config, &keys, None, &fetcher);
         Ok(Registrar {
             resolver: Resolver::new(resolver),
@@ -207,14 +218,26 @@ impl Registrar {
             issuers,
             status: None,
             fetcher,
+            issuer_limit: config
+                .rate_limits
+                .registration_per_issuer
+                .map(RateLimiter::new),
             check_client_jwks_uri: config.check_client_jwks_uri,
             authorization_endpoint: config.authorization_endpoint.clone(),
             token_endpoint: config.token_endpoint.clone(),
         })
     }
 
-    pub fn keys(&self) -> &RegistrarKeys {
-        &self.keys
+    /// The key set in force now.
+    pub fn keys(&self) -> Arc<RegistrarKeys> {
+        self.keys.current()
+    }
+
+    /// Install a new key set without a restart (key rotation): new client_ids are signed with
+    /// its active key; client_ids signed by a key it still lists keep verifying.
+    pub fn replace_keys(&self, keys: RegistrarKeys) {
+        self.keys.replace(keys);
+        self.resolver.clear_cache();
     }
 
     pub fn management(&self) -> Management {
@@ -235,6 +258,17 @@ impl Registrar {
         &self,
         request: &Map<String, Value>,
     ) -> Result<Map<String, Value>, RegistrationError> {
+        let mut audit = Audit::new("register");
+        let result = self.register_inner(request, &mut audit).await;
+        audit.finish(&result);
+        result
+    }
+
+    async fn register_inner(
+        &self,
+        request: &Map<String, Value>,
+        audit: &mut Audit,
+    ) -> Result<Map<String, Value>, RegistrationError> {
         let now = now();
 
         // 1. The software statement, when present; required unless open registration is on.
@@ -248,6 +282,26 @@ impl Registrar {
             Some(text) => Some(self.verify_statement(text, now).await?),
             None => None,
         };
+        if let Some(statement) = &statement {
+            audit.issuer = Some(statement.issuer.clone());
+            audit.software_id = statement
+                .metadata
+                .get("software_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let Some(limiter) = &self.issuer_limit {
+                if let crate::ratelimit::Decision::Limited(wait) = limiter.check(&statement.issuer)
+                {
+                    crate::metrics::METRICS
+                        .rate_limited
+                        .with_label_values(&["registration_per_issuer"])
+                        .inc();
+                    return Err(RegistrationError::RateLimited {
+                        retry_after: wait.as_secs().max(1),
+                    });
+                }
+            }
+        }
 
         // 2. Merge: the statement's claims take precedence over the body (RFC 7591 §2, §3.1.1).
         let effective = statement::merge(request, statement.as_deref());
@@ -273,14 +327,21 @@ impl Registrar {
             exp,
             csk: md
                 .needs_secret()
-                .then(|| self.keys.client_secret.active().0.to_owned()),
-            rtk: (self.management != Management::None)
-                .then(|| self.keys.registration_access_token.active().0.to_owned()),
+                .then(|| self.keys.current().client_secret.active().0.to_owned()),
+            rtk: (self.management != Management::None).then(|| {
+                self.keys
+                    .current()
+                    .registration_access_token
+                    .active()
+                    .0
+                    .to_owned()
+            }),
             stmt: statement.as_ref().map(|s| provenance(s)),
             sector: sector.clone(),
             metadata: md.to_json(Form::Compact),
         };
-        let client_id = client_id::mint(&self.keys, &claims, self.client_id_max_length)?;
+        audit.client = Some(claims.jti.clone());
+        let client_id = client_id::mint(&self.keys.current(), &claims, self.client_id_max_length)?;
         let client = VerifiedClient {
             client_id,
             generation: 0,
@@ -306,8 +367,13 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<Map<String, Value>, RegistrationError> {
-        let client = self.authenticate(client_id, token).await?;
-        self.client_information(&client)
+        let result = async {
+            let client = self.authenticate(client_id, token).await?;
+            self.client_information(&client)
+        }
+        .await;
+        count_management("read", &result);
+        result
     }
 
     /// Update (RFC 7592 §2.2): the body replaces the metadata as a whole; the client_id stays,
@@ -319,8 +385,25 @@ impl Registrar {
         token: Option<&str>,
         request: &Map<String, Value>,
     ) -> Result<Map<String, Value>, RegistrationError> {
+        let mut audit = Audit::new("update");
+        let result = self
+            .update_inner(client_id, token, request, &mut audit)
+            .await;
+        count_management("update", &result);
+        audit.finish(&result);
+        result
+    }
+
+    async fn update_inner(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        request: &Map<String, Value>,
+        audit: &mut Audit,
+    ) -> Result<Map<String, Value>, RegistrationError> {
         let now = now();
         let current = self.authenticate(client_id, token).await?;
+        audit.describe(&current);
         let status = self.store()?;
 
         // 1. RFC 7592 §2.2: what the request must and must not carry.
@@ -329,7 +412,7 @@ impl Registrar {
             .find(|m| request.contains_key(**m))
         {
             return Err(RegistrationError::InvalidClientMetadata(format!(
-                "{member} must not be sent in an update (RFC 7592 §2.2)"
+                "{member} must not be sent in an update (RFC 7592 section 2.2)"
             )));
         }
         match request.get("client_id") {
@@ -341,7 +424,7 @@ impl Registrar {
             }
             None => {
                 return Err(RegistrationError::InvalidClientMetadata(
-                    "an update must carry the client's client_id (RFC 7592 §2.2)".into(),
+                    "an update must carry the client's client_id (RFC 7592 section 2.2)".into(),
                 ))
             }
         }
@@ -417,7 +500,7 @@ impl Registrar {
             current
                 .csk
                 .clone()
-                .unwrap_or_else(|| self.keys.client_secret.active().0.to_owned())
+                .unwrap_or_else(|| self.keys.current().client_secret.active().0.to_owned())
         });
         let amendment = Amendment {
             generation: current.generation + 1,
@@ -437,6 +520,7 @@ impl Registrar {
         if outcome != WriteOutcome::Written {
             return Err(RegistrationError::InvalidToken);
         }
+        let presented_statement = statement_text.map(str::to_owned);
         let updated = VerifiedClient {
             generation: current.generation + 1,
             metadata: md,
@@ -445,7 +529,12 @@ impl Registrar {
             provenance,
             ..current.as_ref().clone()
         };
-        self.client_information(&updated)
+        let mut body = self.client_information(&updated)?;
+        if let Some(text) = presented_statement {
+            // echoed as at registration (RFC 7591 §3.2.1, R15)
+            body.insert("software_statement".into(), Value::String(text));
+        }
+        Ok(body)
     }
 
     /// Delete (RFC 7592 §2.3): afterwards the client_id, its secret and its registration access
@@ -514,7 +603,7 @@ impl Registrar {
             .as_deref()
             .and_then(|rtk| {
                 client_id::registration_access_token(
-                    &self.keys,
+                    &self.keys.current(),
                     rtk,
                     client.jti(),
                     client.generation,
@@ -596,7 +685,7 @@ impl Registrar {
             .csk
             .as_deref()
             .map(|csk| {
-                client_id::client_secret(&self.keys, csk, client.jti()).ok_or_else(|| {
+                client_id::client_secret(&self.keys.current(), csk, client.jti()).ok_or_else(|| {
                     // The key this client's secret derives from was removed from the key set:
                     // the client can no longer authenticate, so it is treated as invalid.
                     tracing::warn!(kid = csk, "client_secret key no longer configured");
@@ -624,7 +713,7 @@ impl Registrar {
         }
         if let (Some(rtk), false) = (&client.claims.rtk, self.management == Management::None) {
             let rat = client_id::registration_access_token(
-                &self.keys,
+                &self.keys.current(),
                 rtk,
                 client.jti(),
                 client.generation,
@@ -706,9 +795,83 @@ impl Registrar {
         doc
     }
 
-    pub fn jwks(&self) -> &Value {
-        self.keys.public_jwks()
+    pub fn jwks(&self) -> Value {
+        self.keys.current().public_jwks().clone()
     }
+}
+
+/// One audit event per register, update and delete, refused or not: who was admitted and who
+/// was refused, without a database (target `audit`, so a log pipeline can route it apart).
+struct Audit {
+    event: &'static str,
+    issuer: Option<String>,
+    software_id: Option<String>,
+    client: Option<String>,
+}
+
+impl Audit {
+    fn new(event: &'static str) -> Self {
+        Audit {
+            event,
+            issuer: None,
+            software_id: None,
+            client: None,
+        }
+    }
+
+    fn describe(&mut self, client: &VerifiedClient) {
+        self.client = Some(client.jti().to_owned());
+        self.issuer = client.provenance.as_ref().map(|p| p.iss.clone());
+        self.software_id = client.metadata.software_id.clone();
+    }
+
+    fn finish<T>(&self, result: &Result<T, RegistrationError>) {
+        let (outcome, error) = match result {
+            Ok(_) => ("ok", ""),
+            Err(e @ (RegistrationError::Internal(_) | RegistrationError::Unavailable(_))) => {
+                ("error", e.code())
+            }
+            Err(e) => ("refused", e.code()),
+        };
+        if self.event == "register" {
+            crate::metrics::METRICS
+                .registrations
+                .with_label_values(&[outcome, error, self.issuer.as_deref().unwrap_or("")])
+                .inc();
+        }
+        tracing::info!(
+            target: "audit",
+            event = self.event,
+            outcome,
+            error,
+            issuer = self.issuer.as_deref().unwrap_or(""),
+            software_id = self.software_id.as_deref().unwrap_or(""),
+            client_jti = self.client.as_deref().unwrap_or(""),
+            "{} {}",
+            self.event,
+            outcome
+        );
+    }
+}
+
+fn count_management<T>(operation: &str, result: &Result<T, RegistrationError>) {
+    let (outcome, error) = match result {
+        Ok(_) => ("ok", ""),
+        Err(e @ (RegistrationError::Internal(_) | RegistrationError::Unavailable(_))) => {
+            ("error", e.code())
+        }
+        Err(e) => ("refused", e.code()),
+    };
+    if let Err(RegistrationError::Unavailable(_)) = result {
+        crate::metrics::METRICS
+            .store_errors
+            .with_label_values(&[operation])
+            .inc();
+    }
+    crate::metrics::METRICS
+        .management
+        .with_label_values(&[operation, outcome, error])
+        .inc();
 }
 
 /// The `software_statement` member: absent, or a string.
@@ -724,7 +887,7 @@ fn statement_member(request: &Map<String, Value>) -> Result<Option<&str>, Regist
 
 fn resolver_options(
     config: &Config,
-    keys: &Arc<RegistrarKeys>,
+    keys: &KeyRing,
     status: Option<Arc<StatusService>>,
     fetcher: &Fetcher,
 ) -> ResolverOptions {
@@ -732,9 +895,9 @@ fn resolver_options(
     audiences.extend(config.token_endpoint.clone());
     ResolverOptions {
         issuer: config.issuer().to_owned(),
-        verifiers: keys.shared_verifiers(),
+        verifiers: keys.verifiers(),
         status,
-        client_secret_keys: Some(keys.client_secret.clone()),
+        client_secret_keys: Some(keys.client_secret_keys()),
         fetcher: Some(fetcher.clone()),
         audiences,
         cache_entries: config.client_cache_entries,

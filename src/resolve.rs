@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::client_id::{self, ClientIdClaims, ClientIdError, Provenance};
 use crate::fetch::{DocumentKind, Fetcher};
 use crate::jose::CompactJws;
-use crate::keys::{DerivationKeys, VerifierSet};
+use crate::keys::{DerivationKeys, Shared, VerifierSet};
 use crate::metadata::{redirect, AuthMethod, ClientMetadata};
 use crate::status::{ClientStatus, StatusService, StoreError};
 
@@ -81,6 +81,9 @@ pub enum Invalid {
     ClientId(#[from] ClientIdError),
     #[error("the client was deleted")]
     Revoked,
+    /// Its status record does not verify: fail closed.
+    #[error("the client's status record is not trusted")]
+    UntrustedRecord,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -142,11 +145,11 @@ pub struct ResolverOptions {
     /// The registrar's `iss`, checked in every client_id.
     pub issuer: String,
     /// The registrar's published keys.
-    pub verifiers: Arc<VerifierSet>,
+    pub verifiers: Shared<VerifierSet>,
     /// The status store, where update and delete are used.
     pub status: Option<Arc<StatusService>>,
     /// The registrar's `client_secret` keys, to check secrets and `client_secret_jwt`.
-    pub client_secret_keys: Option<Arc<DerivationKeys>>,
+    pub client_secret_keys: Option<Shared<DerivationKeys>>,
     /// Fetches a client's `jwks_uri` for `private_key_jwt` (guarded against SSRF).
     pub fetcher: Option<Fetcher>,
     /// Accepted `aud` values of client assertions: the token endpoint URL, the OP's issuer.
@@ -158,9 +161,9 @@ pub struct ResolverOptions {
 /// Turns client_ids into [`VerifiedClient`]s and authenticates clients.
 pub struct Resolver {
     issuer: String,
-    verifiers: Arc<VerifierSet>,
+    verifiers: Shared<VerifierSet>,
     status: Option<Arc<StatusService>>,
-    client_secret_keys: Option<Arc<DerivationKeys>>,
+    client_secret_keys: Option<Shared<DerivationKeys>>,
     fetcher: Option<Fetcher>,
     audiences: Vec<String>,
     /// Verified client_ids without their status, never kept past the token's `exp`.
@@ -243,6 +246,11 @@ impl Resolver {
         }
     }
 
+    /// Forget every verified client_id (after the registrar's keys changed).
+    pub fn clear_cache(&self) {
+        self.verified.invalidate_all();
+    }
+
     /// Verify a client_id (signature, kid, `iss`, `exp`), using the cache of verified
     /// client_ids, without the status record.
     pub fn verify(&self, client_id: &str) -> Result<Arc<VerifiedClient>, Invalid> {
@@ -252,7 +260,7 @@ impl Resolver {
                 return Ok(hit);
             }
         }
-        let claims = client_id::verify(&self.verifiers, &self.issuer, client_id, now())?;
+        let claims = client_id::verify(&self.verifiers.current(), &self.issuer, client_id, now())?;
         // Embedded metadata was validated and signed by the registrar; it is parsed with the
         // spec defaults that the compact form left out.
         let metadata = ClientMetadata::parse(&claims.metadata, "public")
@@ -277,7 +285,15 @@ impl Resolver {
         let Some(status) = &self.status else {
             return Ok(client);
         };
-        match status.status(client.jti()).await?.as_ref() {
+        let status = match status.status(client.jti()).await {
+            Ok(status) => status,
+            Err(StoreError::Corrupt(detail)) => {
+                tracing::error!(%detail, "status record failed verification; client refused");
+                return Err(ResolveError::Invalid(Invalid::UntrustedRecord));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match status.as_ref() {
             ClientStatus::Active => Ok(client),
             ClientStatus::Revoked => Err(ResolveError::Invalid(Invalid::Revoked)),
             ClientStatus::Amended(a) => {
@@ -298,7 +314,7 @@ impl Resolver {
 
     /// The client's current secret, when it has one and this resolver holds the key.
     pub fn client_secret(&self, client: &VerifiedClient) -> Option<String> {
-        let keys = self.client_secret_keys.as_ref()?;
+        let keys = self.client_secret_keys.as_ref()?.current();
         let key = keys.get(client.csk.as_deref()?)?;
         client_id::derive_secret(key, client.jti())
     }

@@ -1,20 +1,29 @@
 //! Building and running the HTTP server (Zero To Production style): the listener is bound first,
-//! so tests bind port 0 and learn the real port before the server runs.
+//! so tests bind port 0 and learn the real port before the server runs. Also the metrics
+//! listener, built-in TLS, graceful shutdown and key reloading.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
 
-use crate::config::Config;
-use crate::http::{configure, AppState};
+use crate::config::{Config, TlsConfig};
+use crate::http::{configure, telemetry, AddressLimits, AppState};
+use crate::keys::RegistrarKeys;
 use crate::registrar::{Registrar, StartupError};
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
+    metrics: Option<Server>,
     registrar: Arc<Registrar>,
+    keys_path: PathBuf,
+    keys_reload: Duration,
 }
 
 impl Application {
@@ -34,43 +43,94 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
         let registrar = Arc::new(Registrar::open(&config).await?);
-        if registrar.keys().development_only {
+        let keys = registrar.keys();
+        if keys.development_only {
             tracing::warn!(
                 keys = %config.keys.display(),
                 "DEVELOPMENT KEYS IN USE: their private parts are public; generate your own with `stateless-dcr keys generate` before any real deployment"
             );
         }
+        crate::metrics::set_signing_kid(&keys.active_signing_key().kid);
+        let bind_error = |address: String| move |source| StartupError::Bind { address, source };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let state = AppState {
             registrar: registrar.clone(),
             max_request_bytes: config.max_request_bytes,
             resolve_api_tokens: Arc::new(config.resolve_api_tokens.clone()),
+            limits: Arc::new(AddressLimits::from_config(&config.rate_limits)),
         };
-        let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(telemetry::log_requests))
+                .configure(configure(state.clone()))
+        })
+        .shutdown_timeout(config.shutdown_timeout_secs);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                address: config.listen.to_string(),
-                source,
-            })?
-            .run();
+        let server = match &config.tls {
+            Some(tls) => {
+                let tls_config = tls_config(tls)?;
+                server
+                    .listen_rustls_0_23(listener, tls_config)
+                    .map_err(bind_error(config.listen.to_string()))?
+            }
+            None => server
+                .listen(listener)
+                .map_err(bind_error(config.listen.to_string()))?,
+        }
+        .run();
+
+        let (metrics, metrics_port) = match config.metrics.listen {
+            Some(address) => {
+                let listener =
+                    TcpListener::bind(address).map_err(bind_error(address.to_string()))?;
+                let metrics_port = listener.local_addr().map(|a| a.port()).ok();
+                let server = HttpServer::new(|| {
+                    App::new().route(
+                        "/metrics",
+                        web::get().to(|| async {
+                            HttpResponse::Ok()
+                                .content_type("text/plain; version=0.0.4")
+                                .body(crate::metrics::render())
+                        }),
+                    )
+                })
+                .workers(1)
+                .shutdown_timeout(config.shutdown_timeout_secs)
+                .listen(listener)
+                .map_err(bind_error(address.to_string()))?
+                .run();
+                (Some(server), metrics_port)
+            }
+            None => (None, None),
+        };
+        if config.fetch.allow_private_addresses || config.fetch.extra_root_ca_file.is_some() {
+            tracing::warn!("TEST-ONLY fetch settings are on (allow_private_addresses or extra_root_ca_file): never in production");
+        }
         tracing::info!(
             port,
+            tls = config.tls.is_some(),
             registration_endpoint = registrar.registration_endpoint(),
             "stateless-dcr listening"
         );
         Ok(Application {
             port,
+            metrics_port,
             server,
+            metrics,
             registrar,
+            keys_path: config.keys.clone(),
+            keys_reload: Duration::from_secs(config.keys_reload_secs),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn registrar(&self) -> Arc<Registrar> {
@@ -82,7 +142,103 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serve until stopped (SIGTERM or SIGINT drain in-flight requests within
+    /// `shutdown_timeout_secs`). The key file is reloaded on SIGHUP and when it changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let reloader = tokio::spawn(reload_keys(
+            self.registrar.clone(),
+            self.keys_path.clone(),
+            self.keys_reload,
+        ));
+        let metrics_handle = self.metrics.as_ref().map(Server::handle);
+        if let Some(metrics) = self.metrics {
+            tokio::spawn(metrics);
+        }
+        let result = self.server.await;
+        reloader.abort();
+        if let Some(handle) = metrics_handle {
+            handle.stop(true).await;
+        }
+        result
+    }
+}
+
+/// Built-in HTTPS with rustls (ring), from PEM files.
+fn tls_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, StartupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |option: &str, message: String| {
+        StartupError::Config(crate::config::ConfigError::Invalid {
+            option: option.into(),
+            message,
+        })
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid("tls.cert_file", format!("{}: {e}", tls.cert_file.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "tls.cert_file",
+            "no certificate in the file".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .map_err(|e| invalid("tls.key_file", format!("{}: {e}", tls.key_file.display())))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| invalid("tls", e.to_string()))
+}
+
+/// Reload the key file on SIGHUP and, every `every` (unless zero), when its modification time
+/// changes. A file that does not load leaves the keys in force as they are.
+async fn reload_keys(registrar: Arc<Registrar>, path: PathBuf, every: Duration) {
+    let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut last: Option<SystemTime> = modified(&path);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let poll = if every.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        every
+    };
+    loop {
+        #[cfg(unix)]
+        let signalled = {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = hup => true,
+                _ = tokio::time::sleep(poll) => false,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = {
+            tokio::time::sleep(poll).await;
+            false
+        };
+        let now_modified = modified(&path);
+        let changed = !every.is_zero() && now_modified != last;
+        if !(signalled || changed) {
+            continue;
+        }
+        last = now_modified;
+        match RegistrarKeys::load(&path) {
+            Ok(keys) => {
+                let kid = keys.active_signing_key().kid.clone();
+                registrar.replace_keys(keys);
+                crate::metrics::set_signing_kid(&kid);
+                tracing::info!(active_kid = %kid, "registrar keys reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "registrar keys not reloaded; keeping the keys in force")
+            }
+        }
     }
 }

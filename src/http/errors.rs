@@ -26,6 +26,9 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("no such resource")]
     NotFound,
+    /// Too many requests from one address or issuer; retry after this many seconds.
+    #[error("too many requests; retry later")]
+    RateLimited { retry_after: u64 },
     /// A malformed call of the OP-facing API.
     #[error("{0}")]
     InvalidRequest(String),
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::ApiUnauthorized => "invalid_token",
             ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::RateLimited { .. } => "too_many_requests",
         }
     }
 
@@ -93,6 +97,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -127,6 +132,12 @@ impl ResponseError for ApiError {
             }
             ApiError::Registration(RegistrationError::Unavailable(_)) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::Registration(RegistrationError::RateLimited { retry_after }) => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::ApiUnauthorized => {
                 response.insert_header((

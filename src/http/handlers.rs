@@ -9,12 +9,75 @@ use super::AppState;
 use crate::config::Management;
 use crate::registrar::RegistrationError;
 
+/// Take a token from a per-address limit, or refuse with 429 and `Retry-After`.
+fn limit(
+    limiter: &Option<crate::ratelimit::RateLimiter>,
+    name: &str,
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<(), ApiError> {
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let peer = request.peer_addr().map(|a| a.ip());
+    let Some(address) =
+        crate::ratelimit::client_address(peer, forwarded, &state.limits.trusted_proxies)
+    else {
+        return Ok(());
+    };
+    match limiter.check(&address.to_string()) {
+        crate::ratelimit::Decision::Allowed => Ok(()),
+        crate::ratelimit::Decision::Limited(wait) => {
+            crate::metrics::METRICS
+                .rate_limited
+                .with_label_values(&[name])
+                .inc();
+            Err(ApiError::RateLimited {
+                retry_after: wait.as_secs().max(1),
+            })
+        }
+    }
+}
+
+/// `GET /health/live`: the process answers.
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /health/ready`: keys are loaded (they are, once the server runs) and the configured
+/// status store answers.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match state.registrar.status_service() {
+        Some(store) => match store.ping().await {
+            Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+            Err(e) => {
+                tracing::warn!(error = %e, "not ready: status store unreachable");
+                HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                    "status": "not_ready",
+                    "reason": "the status store is unreachable",
+                }))
+            }
+        },
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+    }
+}
+
 /// `POST /register` (RFC 7591 §3.1, OIDC DCR §3.1).
 pub async fn register(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    limit(
+        &state.limits.registration,
+        "registration_per_address",
+        &request,
+        &state,
+    )?;
     let body = json_body(&request, payload, state.max_request_bytes).await?;
     let registered = state.registrar.register(&body).await?;
     // R5: 201 with one application/json object
@@ -45,8 +108,13 @@ pub async fn update(
     if state.registrar.management() != Management::Full {
         return Err(configuration_not_allowed(&state));
     }
-    // Authenticate before reading the body: an unauthenticated caller gets the 401 whatever it
-    // sent.
+    limit(
+        &state.limits.configuration,
+        "configuration_per_address",
+        &request,
+        &state,
+    )?;
+    // A caller without any token gets its 401 before the body is read.
     let token = bearer_token(&request);
     if token.is_none() {
         return Err(RegistrationError::MissingToken.into());

@@ -4,12 +4,14 @@
 pub mod errors;
 mod handlers;
 mod resolve_api;
+pub mod telemetry;
 
 use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::web;
 
+use crate::ratelimit::RateLimiter;
 use crate::registrar::Registrar;
 
 /// Shared state of every worker.
@@ -19,6 +21,31 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// Who may call `POST /resolve`.
     pub resolve_api_tokens: Arc<Vec<String>>,
+    pub limits: Arc<AddressLimits>,
+}
+
+/// The per-address rate limits of the HTTP endpoints.
+#[derive(Default)]
+pub struct AddressLimits {
+    pub registration: Option<RateLimiter>,
+    pub configuration: Option<RateLimiter>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for AddressLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddressLimits").finish_non_exhaustive()
+    }
+}
+
+impl AddressLimits {
+    pub fn from_config(limits: &crate::config::RateLimits) -> Self {
+        AddressLimits {
+            registration: limits.registration_per_address.map(RateLimiter::new),
+            configuration: limits.configuration_per_address.map(RateLimiter::new),
+            trusted_proxies: limits.trusted_proxies.clone(),
+        }
+    }
 }
 
 /// Register every route on an actix `App` / `ServiceConfig`.
@@ -35,6 +62,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .route("/jwks", web::get().to(handlers::jwks))
             .route("/resolve", web::post().to(handlers::resolve))
+            .route("/health/live", web::get().to(handlers::live))
+            .route("/health/ready", web::get().to(handlers::ready))
             .service(
                 // OIDC DCR §3, §4: both endpoints should support CORS. Bearer tokens travel in a
                 // header, never in cookies, so any origin may call them.

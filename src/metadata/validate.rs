@@ -239,7 +239,7 @@ pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, Metadat
         let tokens: Vec<&str> = scope.split(' ').collect();
         if tokens.iter().any(|t| !super::is_scope_token(t)) {
             return Err(icm(
-                "scope must be space-separated scope tokens (RFC 6749 §3.3)",
+                "scope must be space-separated scope tokens (RFC 6749 section 3.3)",
             ));
         }
         if let Some(allowed) = &policy.scopes {

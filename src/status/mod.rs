@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::keys::{RegistrarKeys, VerifierSet};
+use crate::keys::{KeyRing, Shared, VerifierSet};
 
 pub use record::{Amendment, ClientStatus};
 
@@ -160,9 +160,9 @@ pub struct StatusService {
     store: AnyStore,
     cache: moka::future::Cache<String, Arc<ClientStatus>>,
     /// Verifies records: the registrar's public keys are enough.
-    verifiers: Arc<VerifierSet>,
+    verifiers: Shared<VerifierSet>,
     /// Signs records; only the registrar has it (an edge node only reads).
-    signer: Option<Arc<RegistrarKeys>>,
+    signer: Option<KeyRing>,
 }
 
 impl std::fmt::Debug for StatusService {
@@ -174,26 +174,23 @@ impl std::fmt::Debug for StatusService {
 impl StatusService {
     /// Open the configured store (creating the redb file, or connecting to Redis and
     /// subscribing to its change channel).
-    pub async fn open(
-        config: &StatusStoreConfig,
-        keys: Arc<RegistrarKeys>,
-    ) -> Result<Arc<Self>, StoreError> {
-        Self::open_with(config, keys.shared_verifiers(), Some(keys)).await
+    pub async fn open(config: &StatusStoreConfig, keys: KeyRing) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(config, keys.verifiers(), Some(keys)).await
     }
 
     /// Open a store only to read it, with nothing but the registrar's public keys (an edge node
     /// or an OP resolving client_ids).
     pub async fn open_for_reading(
         config: &StatusStoreConfig,
-        verifiers: Arc<VerifierSet>,
+        verifiers: Shared<VerifierSet>,
     ) -> Result<Arc<Self>, StoreError> {
         Self::open_with(config, verifiers, None).await
     }
 
     async fn open_with(
         config: &StatusStoreConfig,
-        verifiers: Arc<VerifierSet>,
-        signer: Option<Arc<RegistrarKeys>>,
+        verifiers: Shared<VerifierSet>,
+        signer: Option<KeyRing>,
     ) -> Result<Arc<Self>, StoreError> {
         let cache = moka::future::Cache::builder()
             .max_capacity(config.cache_entries)
@@ -232,7 +229,7 @@ impl StatusService {
             .try_get_with(jti.to_owned(), async {
                 let status = match self.store.load(jti).await? {
                     None => ClientStatus::Active,
-                    Some(stored) => record::verify(&self.verifiers, jti, &stored.signed)?,
+                    Some(stored) => record::verify(&self.verifiers.current(), jti, &stored.signed)?,
                 };
                 Ok::<_, StoreError>(Arc::new(status))
             })
@@ -263,7 +260,7 @@ impl StatusService {
         let signer = self.signer.as_ref().ok_or_else(|| {
             StoreError::Unavailable("this node only reads the status store".into())
         })?;
-        let signed = record::sign(signer, jti, status)?;
+        let signed = record::sign(&signer.current(), jti, status)?;
         let stored = StoredRecord {
             state,
             signed,

@@ -37,7 +37,7 @@ async fn edge_resolver(app: &TestApp) -> Resolver {
         .unwrap();
     Resolver::new(ResolverOptions {
         issuer: app.address.clone(),
-        verifiers: Arc::new(VerifierSet::from_jwks(&jwks).unwrap()),
+        verifiers: Arc::new(VerifierSet::from_jwks(&jwks).unwrap()).into(),
         status: None,
         client_secret_keys: None,
         fetcher: None,

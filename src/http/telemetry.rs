@@ -1,0 +1,72 @@
+//! One log line per request with a request id, and the request latency histogram. Only the
+//! method, the route pattern (not the path: it holds client_ids), the status and the timing are
+//! recorded — never a header or a body, so no secret can reach the log.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+
+use crate::metrics::METRICS;
+
+/// The request id: a caller's `X-Request-Id` when it is short and plain, else a random one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn request_id(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map(str::to_owned)
+        .or_else(|| {
+            crate::jose::random_bytes(9)
+                .ok()
+                .map(|b| crate::jose::base64url(&b))
+        })
+        .unwrap_or_default()
+}
+
+pub async fn log_requests(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(&request);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().to_string();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let mut response = next.call(request).await?;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    METRICS
+        .request_seconds
+        .with_label_values(&[&route, &method, &status.to_string()])
+        .observe(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    tracing::info!(
+        target: "stateless_dcr::request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(response)
+}
