@@ -1,0 +1,168 @@
+//! The registration pipeline without HTTP, and its parts (docs/benchmarks.md).
+//!
+//! `cargo bench --bench registration`. Groups:
+//! - `register`: `Registrar::register` end to end: with distinct statements and no statement
+//!   cache (every registration verifies a signature), and with one statement repeated and the
+//!   cache on (the federation case);
+//! - `parts`: each step of it, and the two ES256 operations alone.
+
+mod common;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::{Map, Value};
+use stateless_dcr::client_id::{self, ClientIdClaims, Provenance};
+use stateless_dcr::fetch::Fetcher;
+use stateless_dcr::jose::CompactJws;
+use stateless_dcr::keys::{RegistrarKeys, VerifierSet};
+use stateless_dcr::metadata::{self, ClientMetadata, Form, Rules};
+use stateless_dcr::statement::{self, TrustedIssuers};
+use stateless_dcr::Registrar;
+
+/// Distinct statements cycled through by the benchmarks that must not hit a cache.
+const POOL: usize = 2_000;
+
+fn register(c: &mut Criterion) {
+    let rt = common::runtime();
+    let statements = common::statements(POOL);
+    let bodies: Vec<Map<String, Value>> = statements.iter().map(|s| common::body(s)).collect();
+    let mut group = c.benchmark_group("register");
+    group.throughput(Throughput::Elements(1));
+
+    let uncached = Registrar::without_store(&common::config(0)).unwrap();
+    let mut i = 0;
+    group.bench_function("distinct_statements", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            rt.block_on(uncached.register(black_box(&bodies[i])))
+                .unwrap()
+        })
+    });
+
+    let cached = Registrar::without_store(&common::config(10_000)).unwrap();
+    group.bench_function("repeated_statement", |b| {
+        b.iter(|| rt.block_on(cached.register(black_box(&bodies[0]))).unwrap())
+    });
+    group.finish();
+}
+
+fn parts(c: &mut Criterion) {
+    let rt = common::runtime();
+    let config = common::config(0);
+    let fetcher = Fetcher::new(config.fetch.clone()).unwrap();
+    let statements = common::statements(POOL);
+    let statement = statements[0].as_str();
+    let now = common::now();
+    let mut group = c.benchmark_group("parts");
+    group.throughput(Throughput::Elements(1));
+
+    // the request body as the HTTP layer receives it
+    let body_bytes = serde_json::to_vec(&common::body(statement)).unwrap();
+    group.bench_function("request_json_parse", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&body_bytes)).unwrap())
+    });
+
+    // statement verification: parse, issuer, key, signature, times
+    let issuers = TrustedIssuers::load(&config.trusted_issuers, 0, &fetcher).unwrap();
+    let mut i = 0;
+    group.bench_function("statement_verify_uncached", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            rt.block_on(issuers.verify(black_box(&statements[i]), now, 60, 16 * 1024))
+                .unwrap()
+        })
+    });
+    let cached_issuers = TrustedIssuers::load(&config.trusted_issuers, 10_000, &fetcher).unwrap();
+    group.bench_function("statement_verify_cached", |b| {
+        b.iter(|| {
+            rt.block_on(cached_issuers.verify(black_box(statement), now, 60, 16 * 1024))
+                .unwrap()
+        })
+    });
+    let authority = VerifierSet::from_jwks(
+        &serde_json::from_slice(&std::fs::read("keys/dev-authority.jwks.json").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let jws = CompactJws::parse(statement).unwrap();
+    let verifier = authority.select(jws.kid(), "ES256").unwrap();
+    group.bench_function("es256_verify_josekit", |b| {
+        b.iter(|| black_box(&jws).verify(verifier).unwrap())
+    });
+    group.bench_function("jws_parse", |b| {
+        b.iter(|| CompactJws::parse(black_box(statement)).unwrap())
+    });
+
+    // merge, types and defaults, validation
+    let verified = rt
+        .block_on(issuers.verify(statement, now, 60, 16 * 1024))
+        .unwrap();
+    let request = common::body(statement);
+    let rules = Rules::from_config(&config);
+    group.bench_function("merge_parse_validate", |b| {
+        b.iter(|| {
+            let effective = statement::merge(black_box(&request), Some(&verified));
+            let md = ClientMetadata::parse(&effective, "public").unwrap();
+            metadata::validate(&md, &rules).unwrap();
+            md
+        })
+    });
+
+    // minting: claims, payload JSON, ES256 signature
+    let keys = RegistrarKeys::load(&config.keys).unwrap();
+    let effective = statement::merge(&request, Some(&verified));
+    let md = ClientMetadata::parse(&effective, "public").unwrap();
+    let claims = ClientIdClaims {
+        iss: config.issuer().to_owned(),
+        jti: client_id::new_jti().unwrap(),
+        iat: now,
+        exp: verified.exp,
+        csk: Some(keys.client_secret.active().0.to_owned()),
+        rtk: Some(keys.registration_access_token.active().0.to_owned()),
+        stmt: Some(Provenance {
+            iss: verified.issuer.clone(),
+            jti: verified.jti.clone(),
+            sha256: None,
+            fixed: verified.metadata.keys().cloned().collect(),
+        }),
+        sector: None,
+        metadata: md.to_json(Form::Compact),
+    };
+    group.bench_function("mint_client_id", |b| {
+        b.iter(|| client_id::mint(&keys, black_box(&claims), 4096).unwrap())
+    });
+    let signing_input = client_id::mint(&keys, &claims, 4096).unwrap();
+    let signing_input = &signing_input[..signing_input.rfind('.').unwrap()];
+    let signer = &keys.active_signing_key().signer;
+    group.bench_function("es256_sign_josekit", |b| {
+        b.iter(|| signer.sign(black_box(signing_input.as_bytes())).unwrap())
+    });
+    group.bench_function("new_jti", |b| b.iter(|| client_id::new_jti().unwrap()));
+    let csk = keys.client_secret.active().0.to_owned();
+    let rtk = keys.registration_access_token.active().0.to_owned();
+    group.bench_function("derive_secret_and_token", |b| {
+        b.iter(|| {
+            (
+                client_id::client_secret(&keys, &csk, black_box(&claims.jti)).unwrap(),
+                client_id::registration_access_token(&keys, &rtk, black_box(&claims.jti), 0)
+                    .unwrap(),
+            )
+        })
+    });
+
+    // the response as the HTTP layer writes it
+    let response = rt
+        .block_on(
+            Registrar::without_store(&config)
+                .unwrap()
+                .register(&common::body(statement)),
+        )
+        .unwrap();
+    group.bench_function("response_json_write", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&response)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, register, parts);
+criterion_main!(benches);
