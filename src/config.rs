@@ -588,12 +588,12 @@ impl Config {
         let store = &self.status_store;
         if store.kind == StoreKind::Redis {
             match store.redis_url.as_deref().map(Url::parse) {
-                Some(Ok(url))
-                    if matches!(url.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
+                // no rediss://: this build has no TLS for Redis; use a private network or a tunnel
+                Some(Ok(url)) if matches!(url.scheme(), "redis" | "redis+unix" | "unix") => {}
                 Some(_) => {
                     return Err(invalid(
                         "status_store.redis_url",
-                        "must be a redis:// or rediss:// URL",
+                        "must be a redis://, redis+unix:// or unix:// URL (TLS to Redis is not built in)",
                     ))
                 }
                 None => {

@@ -115,12 +115,43 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// The caches counted, in the order of [`CACHE_COUNTERS`].
+const CACHES: [&str; 4] = ["client_id", "statement", "status", "fetch"];
+
+/// Counters of each cache's hits and misses, looked up once: a cached resolve is on the hot
+/// path and must not pay for a label lookup.
+static CACHE_COUNTERS: LazyLock<Vec<(prometheus::IntCounter, prometheus::IntCounter)>> =
+    LazyLock::new(|| {
+        CACHES
+            .iter()
+            .map(|name| {
+                (
+                    METRICS.cache.with_label_values(&[name, "hit"]),
+                    METRICS.cache.with_label_values(&[name, "miss"]),
+                )
+            })
+            .collect()
+    });
+
 /// Count a cache lookup.
 pub fn cache(cache: &str, hit: bool) {
-    METRICS
-        .cache
-        .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
-        .inc();
+    match CACHES
+        .iter()
+        .position(|c| *c == cache)
+        .and_then(|i| CACHE_COUNTERS.get(i))
+    {
+        Some((hits, misses)) => {
+            if hit {
+                hits.inc()
+            } else {
+                misses.inc()
+            }
+        }
+        None => METRICS
+            .cache
+            .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
+            .inc(),
+    }
 }
 
 /// The text exposition of every series.

@@ -297,7 +297,7 @@ impl Registrar {
                         .with_label_values(&["registration_per_issuer"])
                         .inc();
                     return Err(RegistrationError::RateLimited {
-                        retry_after: wait.as_secs().max(1),
+                        retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
                     });
                 }
             }
@@ -544,7 +544,21 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
+        let mut audit = Audit::new("delete");
+        let result = self.delete_inner(client_id, token, &mut audit).await;
+        count_management("delete", &result);
+        audit.finish(&result);
+        result
+    }
+
+    async fn delete_inner(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        audit: &mut Audit,
+    ) -> Result<(), RegistrationError> {
         let current = self.authenticate(client_id, token).await?;
+        audit.describe(&current);
         let status = self.store()?;
         status
             .write(

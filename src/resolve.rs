@@ -257,9 +257,11 @@ impl Resolver {
         if let Some(hit) = self.verified.get(client_id) {
             // The cache entry expires with the token, but moka may hand it out a moment late.
             if hit.claims.exp.is_none_or(|exp| now() < exp) {
+                crate::metrics::cache("client_id", true);
                 return Ok(hit);
             }
         }
+        crate::metrics::cache("client_id", false);
         let claims = client_id::verify(&self.verifiers.current(), &self.issuer, client_id, now())?;
         // Embedded metadata was validated and signed by the registrar; it is parsed with the
         // spec defaults that the compact form left out.

@@ -135,7 +135,11 @@ impl TrustedIssuers {
             )));
         }
         let digest = jose::sha256(statement.as_bytes());
-        if let Some(hit) = self.verified.as_ref().and_then(|c| c.get(&digest)) {
+        let hit = self.verified.as_ref().and_then(|c| c.get(&digest));
+        if self.verified.is_some() {
+            crate::metrics::cache("statement", hit.is_some());
+        }
+        if let Some(hit) = hit {
             // The signature was checked; the times must still hold now.
             check_times(&hit, now, skew)?;
             return Ok(hit);

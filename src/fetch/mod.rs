@@ -295,14 +295,29 @@ impl Fetcher {
         let url = check_url(url, self.inner.config.allow_private_addresses)?;
         let key = (kind, url.as_str().to_owned());
         let this = self.clone();
+        let loaded = std::sync::atomic::AtomicBool::new(false);
         let cached = self
             .inner
             .cache
-            .get_with(key, async move {
+            .get_with(key, async {
+                loaded.store(true, std::sync::atomic::Ordering::Relaxed);
                 let result = this.fetch_uncached(&url, kind).await;
                 this.to_cached(result, kind, url.as_str().len())
             })
             .await;
+        let fetched_now = loaded.load(std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::cache("fetch", !fetched_now);
+        if fetched_now && cached.result.is_err() {
+            let kind_name = match kind {
+                DocumentKind::SectorIdentifier => "sector_identifier",
+                DocumentKind::ClientJwks => "client_jwks",
+                DocumentKind::IssuerJwks => "issuer_jwks",
+            };
+            crate::metrics::METRICS
+                .fetch_errors
+                .with_label_values(&[kind_name])
+                .inc();
+        }
         cached.result
     }
 

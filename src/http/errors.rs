@@ -87,6 +87,7 @@ impl ResponseError for ApiError {
                 }
                 RegistrationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 RegistrationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                RegistrationError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -37,7 +37,7 @@ fn limit(
                 .with_label_values(&[name])
                 .inc();
             Err(ApiError::RateLimited {
-                retry_after: wait.as_secs().max(1),
+                retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
             })
         }
     }
@@ -92,6 +92,12 @@ pub async fn read(
     if state.registrar.management() == Management::None {
         return Err(configuration_not_allowed(&state));
     }
+    limit(
+        &state.limits.configuration,
+        "configuration_per_address",
+        &request,
+        &state,
+    )?;
     let information = state
         .registrar
         .read(client_id(&request), bearer_token(&request))
@@ -135,6 +141,12 @@ pub async fn delete(
     if state.registrar.management() != Management::Full {
         return Err(configuration_not_allowed(&state));
     }
+    limit(
+        &state.limits.configuration,
+        "configuration_per_address",
+        &request,
+        &state,
+    )?;
     state
         .registrar
         .delete(client_id(&request), bearer_token(&request))

@@ -225,6 +225,11 @@ impl StatusService {
 
     /// The status of a client, from the cache or the store.
     pub async fn status(&self, jti: &str) -> Result<Arc<ClientStatus>, StoreError> {
+        if let Some(hit) = self.cache.get(jti).await {
+            crate::metrics::cache("status", true);
+            return Ok(hit);
+        }
+        crate::metrics::cache("status", false);
         self.cache
             .try_get_with(jti.to_owned(), async {
                 let status = match self.store.load(jti).await? {

@@ -62,6 +62,8 @@ pub fn now() -> u64 {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener, when configured.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub authority: Authority,
     pub dir: TempDir,
@@ -155,11 +157,25 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(config: &std::path::Path, port: u16) -> Self {
+        Self::start_logging(config, port, None).await
+    }
+
+    /// Start with standard error written to `log` (when given).
+    pub async fn start_logging(
+        config: &std::path::Path,
+        port: u16,
+        log: Option<&std::path::Path>,
+    ) -> Self {
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
+            None => std::process::Stdio::null(),
+        };
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
             .args(["serve", "--config"])
             .arg(config)
+            .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         // from here on, Drop kills and reaps the child whatever happens
@@ -176,6 +192,25 @@ impl ServerProcess {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("the server process did not start");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send a signal by name (`TERM`, `HUP`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for the process to exit by itself; its exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -230,8 +265,10 @@ pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut C
         .await
         .expect("server starts");
     let handle = app.handle();
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        metrics_address,
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -8,6 +8,7 @@ mod garbage;
 mod helpers;
 mod interop;
 mod manage;
+mod ops;
 mod read;
 mod redis;
 mod register;

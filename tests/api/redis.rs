@@ -87,7 +87,7 @@ async fn ping(port: u16) -> bool {
     stream.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
 }
 
-fn redis_store(url: &str, cache_ttl_secs: u64) -> StatusStoreConfig {
+pub fn redis_store(url: &str, cache_ttl_secs: u64) -> StatusStoreConfig {
     StatusStoreConfig {
         kind: StoreKind::Redis,
         redis_url: Some(url.to_owned()),
