@@ -254,3 +254,70 @@ async fn cors_preflight_and_headers() {
         .is_some());
     let _: Value = response.json().await.unwrap();
 }
+
+#[tokio::test]
+async fn garbage_at_the_configuration_endpoint_and_the_resolve_api_never_causes_a_server_error() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.resolve_api_tokens = vec!["resolve-token-resolve-token-resolve-token".into()];
+    })
+    .await;
+    let info = app.register_web_client().await;
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    let token = info["registration_access_token"].as_str().unwrap();
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"[]".to_vec(),
+        b"{\"client_id\": 5}".to_vec(),
+        b"{\"client_id\": null, \"redirect_uris\": {}}".to_vec(),
+        vec![0xc3, 0x28],
+        format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes(),
+        json!({"client_id": info["client_id"], "redirect_uris": [1, 2]}).to_string().into_bytes(),
+        json!({"client_id": info["client_id"], "software_statement": ["x"]}).to_string().into_bytes(),
+        json!({"client_id": "x".repeat(10_000), "client_assertion": "a", "client_assertion_type": 3}).to_string().into_bytes(),
+    ];
+    for body in bodies {
+        let put = app
+            .client
+            .put(uri)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let put = Answer::from(put).await;
+        assert!(put.status.is_client_error(), "PUT {}", put.status);
+        assert!(put.body["error"].is_string());
+        let resolve = app
+            .client
+            .post(app.url("/resolve"))
+            .bearer_auth("resolve-token-resolve-token-resolve-token")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let resolve = Answer::from(resolve).await;
+        // unknown members are ignored there too, so some of these are valid queries
+        assert!(resolve.status.as_u16() < 500, "resolve {}", resolve.status);
+        assert!(resolve.body["error"].is_string() || resolve.body["valid"].is_boolean());
+    }
+    // garbage tokens in the Authorization header
+    for header in [
+        "Bearer",
+        "Bearer ",
+        "bearer \u{7f}",
+        "Basic Zm9vOmJhcg==",
+        "Bearer a b c",
+    ] {
+        let response = app
+            .client
+            .get(uri)
+            .header("authorization", header)
+            .send()
+            .await;
+        if let Ok(response) = response {
+            assert_eq!(response.status(), 401, "{header:?}");
+        }
+    }
+}
