@@ -191,11 +191,6 @@ fn serve(config: Option<&Path>) -> Result<ExitCode, String> {
         }
     };
     init_logging(&config.log_level, config.log_format);
-    if config.keys == Path::new("keys/dev-registrar-keys.json") {
-        tracing::warn!(
-            "running on the development defaults (loopback only, development keys from keys/)"
-        );
-    }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config)
             .await

@@ -50,7 +50,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new_custom(Some("stateless_dcr".into()), None)
         .unwrap_or_else(|_| Registry::new());
     let request_seconds = HistogramVec::new(
-        HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(vec![
+        HistogramOpts::new(
+            "http_request_duration_seconds",
+            "HTTP request latency by route pattern, method and status code",
+        )
+        .buckets(vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ]),
         &["route", "method", "status"],
@@ -151,6 +155,22 @@ pub fn cache(cache: &str, hit: bool) {
             .cache
             .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
             .inc(),
+    }
+}
+
+/// Counters of each resolve outcome, looked up once (the cached resolve is a hot path).
+static RESOLVE_COUNTERS: LazyLock<Vec<(&'static str, prometheus::IntCounter)>> =
+    LazyLock::new(|| {
+        ["valid", "revoked", "invalid", "store_error"]
+            .into_iter()
+            .map(|o| (o, METRICS.resolves.with_label_values(&[o])))
+            .collect()
+    });
+
+/// Count a resolution by outcome.
+pub fn resolve(outcome: &str) {
+    if let Some((_, counter)) = RESOLVE_COUNTERS.iter().find(|(o, _)| *o == outcome) {
+        counter.inc();
     }
 }
 

@@ -283,6 +283,21 @@ impl Resolver {
     /// The client as it is now: verified, and the status record applied (D6). Deleted clients
     /// and client_ids that do not verify are `ResolveError::Invalid`.
     pub async fn resolve(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let result = self.resolve_uncounted(client_id).await;
+        let outcome = match &result {
+            Ok(_) => "valid",
+            Err(ResolveError::Invalid(Invalid::Revoked)) => "revoked",
+            Err(ResolveError::Invalid(_)) => "invalid",
+            Err(ResolveError::Store(_)) => "store_error",
+        };
+        crate::metrics::resolve(outcome);
+        result
+    }
+
+    async fn resolve_uncounted(
+        &self,
+        client_id: &str,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
         let client = self.verify(client_id).map_err(ResolveError::Invalid)?;
         let Some(status) = &self.status else {
             return Ok(client);

@@ -64,7 +64,9 @@ impl Application {
                 .wrap(from_fn(telemetry::log_requests))
                 .configure(configure(state.clone()))
         })
-        .shutdown_timeout(config.shutdown_timeout_secs);
+        .shutdown_timeout(config.shutdown_timeout_secs)
+        // actix stops at once on SIGINT; both SIGTERM and SIGINT drain here (`run_until_stopped`)
+        .disable_signals();
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
@@ -154,13 +156,41 @@ impl Application {
         if let Some(metrics) = self.metrics {
             tokio::spawn(metrics);
         }
+        let stopper = tokio::spawn(stop_on_signal(self.server.handle()));
         let result = self.server.await;
         reloader.abort();
+        stopper.abort();
         if let Some(handle) = metrics_handle {
             handle.stop(true).await;
         }
         result
     }
+}
+
+/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish (`shutdown_timeout_secs`).
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot listen for SIGTERM and SIGINT");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
+            _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+    }
+    handle.stop(true).await;
 }
 
 /// Built-in HTTPS with rustls (ring), from PEM files.
@@ -228,9 +258,11 @@ async fn reload_keys(registrar: Arc<Registrar>, path: PathBuf, every: Duration) 
         if !(signalled || changed) {
             continue;
         }
-        last = now_modified;
         match RegistrarKeys::load(&path) {
             Ok(keys) => {
+                // remembered only once loaded, so that a file that could not be read yet
+                // (permissions, half-copied) is tried again at the next poll
+                last = now_modified;
                 let kid = keys.active_signing_key().kid.clone();
                 registrar.replace_keys(keys);
                 crate::metrics::set_signing_kid(&kid);

@@ -423,6 +423,15 @@ async fn key_rotation_without_restart() {
 
 #[tokio::test]
 async fn sigterm_during_load_drains_without_errors() {
+    drain_on("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_during_load_drains_without_errors() {
+    drain_on("INT").await;
+}
+
+async fn drain_on(signal: &str) {
     let d = deployment();
     let port = free_port();
     let config = d.write_config_file(port, "shutdown_timeout_secs = 10");
@@ -453,7 +462,7 @@ async fn sigterm_during_load_drains_without_errors() {
         });
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    server.signal("TERM");
+    server.signal(signal);
     let mut answered = 0;
     while let Some(statuses) = tasks.join_next().await {
         let statuses = statuses.unwrap();
