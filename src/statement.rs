@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,12 @@ enum IssuerKeySource {
 pub struct TrustedIssuers {
     issuers: HashMap<String, Issuer>,
     verified: Option<moka::sync::Cache<[u8; 32], Arc<VerifiedStatement>>>,
+    /// A doorkeeper in front of the cache: fingerprints of statements verified once. A statement
+    /// enters the cache the second time it is verified, so that statements presented only once
+    /// (each installation with a statement of its own) do not churn the cache, which cost about
+    /// a tenth of such a registration (docs/benchmarks.md). Slots are overwritten freely: a lost
+    /// fingerprint costs one more verification, never a wrong answer.
+    seen: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for TrustedIssuers {
@@ -114,7 +121,36 @@ impl TrustedIssuers {
                 .time_to_live(STATEMENT_CACHE_TTL)
                 .build()
         });
-        Ok(TrustedIssuers { issuers, verified })
+        // four slots per cache entry, a power of two: 512 KiB for the default 10,000 entries
+        let slots = match cache_entries {
+            0 => 0,
+            n => n
+                .saturating_mul(4)
+                .clamp(1 << 10, 1 << 20)
+                .next_power_of_two() as usize,
+        };
+        Ok(TrustedIssuers {
+            issuers,
+            verified,
+            seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    /// Whether a statement with this digest was verified before (and is not cached): marks it
+    /// as seen and answers whether it already was.
+    fn seen_before(&self, digest: &[u8; 32]) -> bool {
+        if self.seen.is_empty() {
+            return false;
+        }
+        let word = |i: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[i..i + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        let slot = (word(0) as usize) & (self.seen.len() - 1);
+        // never 0, the value of an empty slot
+        let fingerprint = word(8) | 1;
+        self.seen[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
     pub fn is_empty(&self) -> bool {
@@ -217,7 +253,9 @@ impl TrustedIssuers {
         check_times(&verified, now, skew)?;
         let verified = Arc::new(verified);
         if let Some(cache) = &self.verified {
-            cache.insert(digest, verified.clone());
+            if self.seen_before(&digest) {
+                cache.insert(digest, verified.clone());
+            }
         }
         Ok(verified)
     }
@@ -319,4 +357,24 @@ fn load_jwks(path: &Path) -> Result<VerifierSet, KeyError> {
         path: shown,
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_enters_the_cache_the_second_time_it_is_verified() {
+        let fetcher = Fetcher::new(Default::default()).unwrap();
+        let issuers = TrustedIssuers::load(&[], 100, &fetcher).unwrap();
+        let (a, b) = (jose::sha256(b"a"), jose::sha256(b"b"));
+        assert!(!issuers.seen_before(&a));
+        assert!(!issuers.seen_before(&b));
+        assert!(issuers.seen_before(&a));
+        assert!(issuers.seen_before(&b));
+        // without a cache nothing is remembered
+        let uncached = TrustedIssuers::load(&[], 0, &fetcher).unwrap();
+        assert!(!uncached.seen_before(&a));
+        assert!(!uncached.seen_before(&a));
+    }
 }

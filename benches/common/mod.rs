@@ -28,7 +28,7 @@ pub fn config(statement_cache_entries: u64) -> Config {
     }
 }
 
-fn read_json(path: &str) -> Map<String, Value> {
+pub fn read_json(path: &str) -> Map<String, Value> {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -1,6 +1,6 @@
 //! Request handlers: parse the HTTP request into typed values, call the registrar, answer.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 
@@ -85,7 +85,7 @@ pub async fn register(
 }
 
 /// `GET /register/{client_id}` with the registration access token (RFC 7592 §2.1).
-pub async fn read(
+async fn read(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -106,7 +106,7 @@ pub async fn read(
 }
 
 /// `PUT /register/{client_id}` (RFC 7592 §2.2).
-pub async fn update(
+async fn update(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -134,7 +134,7 @@ pub async fn update(
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204 with an empty body.
-pub async fn delete(
+async fn delete(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -156,8 +156,24 @@ pub async fn delete(
     Ok(response.finish())
 }
 
+/// The client configuration endpoint (RFC 7592 §2): every path under `/register/`, by method.
+pub async fn configuration(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    match *request.method() {
+        Method::GET => read(request, state).await,
+        Method::PUT => update(request, payload, state).await,
+        Method::DELETE => delete(request, state).await,
+        _ => Err(configuration_not_allowed(&state)),
+    }
+}
+
+/// The client_id: the rest of the path after `/register/` (empty for garbage such as
+/// `/register`, which then fails like any invalid client_id).
 fn client_id(request: &HttpRequest) -> &str {
-    request.match_info().get("client_id").unwrap_or_default()
+    request.path().strip_prefix("/register/").unwrap_or_default()
 }
 
 /// A JSON object body of at most `limit` bytes.
@@ -203,13 +219,6 @@ pub async fn resolve(
 
 pub async fn registration_method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed { allow: "POST" })
-}
-
-/// RFC 7592 §2: methods the configuration endpoint does not offer answer 405 with `Allow`.
-pub async fn configuration_method_not_allowed(
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    Err(configuration_not_allowed(&state))
 }
 
 fn configuration_not_allowed(state: &AppState) -> ApiError {

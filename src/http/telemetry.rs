@@ -46,9 +46,12 @@ pub async fn log_requests(
     let id = request_id(&request);
     request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().to_string();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let route = match request.match_pattern() {
+        Some(pattern) => pattern,
+        // the configuration endpoint is the /register scope's default service
+        None if request.path().starts_with("/register/") => "/register/{client_id}".to_owned(),
+        None => "(unmatched)".to_owned(),
+    };
     let mut response = next.call(request).await?;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
