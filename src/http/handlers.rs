@@ -84,96 +84,62 @@ pub async fn register(
     Ok(json_response(HttpResponse::Created(), registered))
 }
 
-/// `GET /register/{client_id}` with the registration access token (RFC 7592 §2.1).
-async fn read(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if state.registrar.management() == Management::None {
-        return Err(configuration_not_allowed(&state));
-    }
-    limit(
-        &state.limits.configuration,
-        "configuration_per_address",
-        &request,
-        &state,
-    )?;
-    let information = state
-        .registrar
-        .read(client_id(&request), bearer_token(&request))
-        .await?;
-    Ok(json_response(HttpResponse::Ok(), information))
-}
-
-/// `PUT /register/{client_id}` (RFC 7592 §2.2).
-async fn update(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if state.registrar.management() != Management::Full {
-        return Err(configuration_not_allowed(&state));
-    }
-    limit(
-        &state.limits.configuration,
-        "configuration_per_address",
-        &request,
-        &state,
-    )?;
-    // A caller without any token gets its 401 before the body is read.
-    let token = bearer_token(&request);
-    if token.is_none() {
-        return Err(RegistrationError::MissingToken.into());
-    }
-    let body = json_body(&request, payload, state.max_request_bytes).await?;
-    let information = state
-        .registrar
-        .update(client_id(&request), token, &body)
-        .await?;
-    Ok(json_response(HttpResponse::Ok(), information))
-}
-
-/// `DELETE /register/{client_id}` (RFC 7592 §2.3): 204 with an empty body.
-async fn delete(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if state.registrar.management() != Management::Full {
-        return Err(configuration_not_allowed(&state));
-    }
-    limit(
-        &state.limits.configuration,
-        "configuration_per_address",
-        &request,
-        &state,
-    )?;
-    state
-        .registrar
-        .delete(client_id(&request), bearer_token(&request))
-        .await?;
-    let mut response = HttpResponse::NoContent();
-    no_store(&mut response);
-    Ok(response.finish())
-}
-
 /// The client configuration endpoint (RFC 7592 §2): every path under `/register/`, by method.
+/// Methods the configured management mode does not offer answer 405 with `Allow`.
 pub async fn configuration(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let offered = matches!(
+        (request.method(), state.registrar.management()),
+        (&Method::GET, Management::Full | Management::ReadOnly)
+            | (&Method::PUT | &Method::DELETE, Management::Full)
+    );
+    if !offered {
+        return Err(configuration_not_allowed(&state));
+    }
+    limit(
+        &state.limits.configuration,
+        "configuration_per_address",
+        &request,
+        &state,
+    )?;
+    let token = bearer_token(&request);
     match *request.method() {
-        Method::GET => read(request, state).await,
-        Method::PUT => update(request, payload, state).await,
-        Method::DELETE => delete(request, state).await,
-        _ => Err(configuration_not_allowed(&state)),
+        Method::PUT => {
+            // A caller without any token gets its 401 before the body is read.
+            if token.is_none() {
+                return Err(RegistrationError::MissingToken.into());
+            }
+            let body = json_body(&request, payload, state.max_request_bytes).await?;
+            let information = state
+                .registrar
+                .update(client_id(&request), token, &body)
+                .await?;
+            Ok(json_response(HttpResponse::Ok(), information))
+        }
+        Method::DELETE => {
+            state.registrar.delete(client_id(&request), token).await?;
+            // RFC 7592 §2.3: 204 with an empty body
+            let mut response = HttpResponse::NoContent();
+            no_store(&mut response);
+            Ok(response.finish())
+        }
+        _ => {
+            let information = state.registrar.read(client_id(&request), token).await?;
+            Ok(json_response(HttpResponse::Ok(), information))
+        }
     }
 }
 
 /// The client_id: the rest of the path after `/register/` (empty for garbage such as
 /// `/register`, which then fails like any invalid client_id).
 fn client_id(request: &HttpRequest) -> &str {
-    request.path().strip_prefix("/register/").unwrap_or_default()
+    request
+        .path()
+        .strip_prefix("/register/")
+        .unwrap_or_default()
 }
 
 /// A JSON object body of at most `limit` bytes.
