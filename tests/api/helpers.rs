@@ -87,11 +87,17 @@ pub struct Deployment {
 }
 
 pub fn deployment() -> Deployment {
+    deployment_for(ISSUER)
+}
+
+/// A deployment whose trusted authority is `issuer` (tests that read process-wide metrics use
+/// an issuer of their own, so that tests running in parallel do not move their series).
+pub fn deployment_for(issuer: &str) -> Deployment {
     let dir = tempfile::tempdir().unwrap();
     let keys_path = dir.path().join("registrar-keys.json");
     let key_set = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
     std::fs::write(&keys_path, key_set.to_string()).unwrap();
-    let (authority, jwks) = Authority::new(ISSUER, SigningAlg::Es256);
+    let (authority, jwks) = Authority::new(issuer, SigningAlg::Es256);
     let jwks_path = dir.path().join("authority.jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).unwrap();
     let config = Config {
@@ -101,7 +107,7 @@ pub fn deployment() -> Deployment {
         },
         keys: keys_path,
         trusted_issuers: vec![TrustedIssuer {
-            issuer: ISSUER.into(),
+            issuer: issuer.into(),
             jwks_file: Some(jwks_path),
             jwks_uri: None,
             allowed_software_ids: None,

@@ -20,14 +20,18 @@ fn series(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// This test's own issuer: the registry is process-wide and other tests register in parallel.
+const METRICS_ISSUER: &str = "https://federation.metrics-test.example";
+
 #[tokio::test]
 async fn metrics_expose_the_named_series_and_they_move() {
-    let app = spawn_app_with(|c| {
-        c.metrics = MetricsConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-        }
-    })
-    .await;
+    let app =
+        crate::helpers::spawn_deployment(crate::helpers::deployment_for(METRICS_ISSUER), |c| {
+            c.metrics = MetricsConfig {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+            }
+        })
+        .await;
     let metrics_url = format!("{}/metrics", app.metrics_address.as_ref().unwrap());
     let scrape = || async {
         app.client
@@ -39,8 +43,8 @@ async fn metrics_expose_the_named_series_and_they_move() {
             .await
             .unwrap()
     };
-    let ok = "stateless_dcr_registrations_total{error=\"\",issuer=\"https://federation.test.example\",outcome=\"ok\"}";
-    let refused = "stateless_dcr_registrations_total{error=\"invalid_redirect_uri\",issuer=\"https://federation.test.example\",outcome=\"refused\"}";
+    let ok = format!("stateless_dcr_registrations_total{{error=\"\",issuer=\"{METRICS_ISSUER}\",outcome=\"ok\"}}");
+    let refused = format!("stateless_dcr_registrations_total{{error=\"invalid_redirect_uri\",issuer=\"{METRICS_ISSUER}\",outcome=\"refused\"}}");
     let before = scrape().await;
     app.register_web_client().await;
     let mut bad = web_claims();
@@ -49,8 +53,8 @@ async fn metrics_expose_the_named_series_and_they_move() {
         .await
         .assert_error(400, "invalid_redirect_uri");
     let after = scrape().await;
-    assert_eq!(series(&after, ok), series(&before, ok) + 1.0, "{after}");
-    assert_eq!(series(&after, refused), series(&before, refused) + 1.0);
+    assert_eq!(series(&after, &ok), series(&before, &ok) + 1.0, "{after}");
+    assert_eq!(series(&after, &refused), series(&before, &refused) + 1.0);
     for name in [
         "stateless_dcr_http_request_duration_seconds_bucket",
         "stateless_dcr_signing_key_active",
