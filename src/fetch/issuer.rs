@@ -196,6 +196,17 @@ impl IssuerJwksSource {
     }
 
     async fn fetch(&self) -> Result<(Arc<IssuerKeys>, Duration), FetchError> {
+        let result = self.fetch_uncounted().await;
+        if result.is_err() {
+            crate::metrics::METRICS
+                .fetch_errors
+                .with_label_values(&["issuer_jwks"])
+                .inc();
+        }
+        result
+    }
+
+    async fn fetch_uncounted(&self) -> Result<(Arc<IssuerKeys>, Duration), FetchError> {
         let fetched = self
             .inner
             .fetcher
