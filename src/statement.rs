@@ -153,10 +153,6 @@ impl TrustedIssuers {
         self.seen[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.issuers.is_empty()
-    }
-
     /// Verify a statement (digest §8 steps 2–6). `now` is in seconds since the epoch.
     pub async fn verify(
         &self,

@@ -80,43 +80,9 @@ async fn an_oversized_body_is_413_with_a_json_error() {
 #[tokio::test]
 async fn wrong_json_types_in_any_member_are_400() {
     let app = spawn_app_open().await;
-    let members = [
-        "redirect_uris",
-        "response_types",
-        "grant_types",
-        "application_type",
-        "contacts",
-        "client_name",
-        "logo_uri",
-        "client_uri",
-        "policy_uri",
-        "tos_uri",
-        "jwks_uri",
-        "jwks",
-        "sector_identifier_uri",
-        "subject_type",
-        "id_token_signed_response_alg",
-        "id_token_encrypted_response_alg",
-        "id_token_encrypted_response_enc",
-        "userinfo_signed_response_alg",
-        "userinfo_encrypted_response_alg",
-        "userinfo_encrypted_response_enc",
-        "request_object_signing_alg",
-        "request_object_encryption_alg",
-        "request_object_encryption_enc",
-        "token_endpoint_auth_method",
-        "token_endpoint_auth_signing_alg",
-        "default_max_age",
-        "require_auth_time",
-        "default_acr_values",
-        "initiate_login_uri",
-        "request_uris",
-        "scope",
-        "software_id",
-        "software_version",
-        "software_statement",
-        "client_name#en",
-    ];
+    // every known member, plus the statement and a tagged name
+    let mut members: Vec<&str> = stateless_dcr::metadata::KNOWN_MEMBERS.to_vec();
+    members.extend(["software_statement", "client_name#en"]);
     let wrong_values = [
         json!(true),
         json!(12.5),

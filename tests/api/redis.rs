@@ -212,3 +212,89 @@ async fn without_redis_update_and_delete_fail_with_503_and_registration_goes_on(
     // registration needs no store
     a.register(web_claims(), json!({})).await.assert_created();
 }
+
+#[tokio::test]
+async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_secret_keys_only() {
+    use stateless_dcr::keys::{DerivationKeys, VerifierSet};
+    use stateless_dcr::resolve::{Credentials, Invalid, ResolveError, Resolver, ResolverOptions};
+    use stateless_dcr::status::StatusService;
+    use std::sync::Arc;
+
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, _b, files) = two_nodes(&redis).await;
+    // what an edge node is given: the published JWKS, read access to Redis, and a file holding
+    // only the client_secret key group
+    let jwks: Value = a
+        .client
+        .get(a.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verifiers: stateless_dcr::keys::Shared<VerifierSet> =
+        Arc::new(VerifierSet::from_jwks(&jwks).unwrap()).into();
+    let key_set: Value =
+        serde_json::from_slice(&std::fs::read(&files.config.keys).unwrap()).unwrap();
+    let secret_only = files.dir.path().join("client-secret-keys.json");
+    std::fs::write(
+        &secret_only,
+        json!({"client_secret": key_set["client_secret"]}).to_string(),
+    )
+    .unwrap();
+    let secret_keys = DerivationKeys::load_client_secret_keys(&secret_only).unwrap();
+    let status = StatusService::open_for_reading(&redis_store(&redis.url, 3600), verifiers.clone())
+        .await
+        .unwrap();
+    let edge = Resolver::new(ResolverOptions {
+        issuer: "https://registrar.test.example".into(),
+        verifiers,
+        status: Some(status.clone()),
+        client_secret_keys: Some(Arc::new(secret_keys).into()),
+        fetcher: None,
+        audiences: vec![],
+        cache_entries: 100,
+    });
+
+    let info = a
+        .register(web_claims(), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    let id = info["client_id"].as_str().unwrap();
+    let client = edge.resolve(id).await.unwrap();
+    let secret = info["client_secret"].as_str().unwrap();
+    edge.authenticate(&client, Credentials::SecretBasic(secret))
+        .await
+        .unwrap();
+    assert!(edge
+        .authenticate(&client, Credentials::SecretBasic("wrong"))
+        .await
+        .is_err());
+    // a read-only node cannot write records
+    assert!(status
+        .write(
+            client.jti(),
+            0,
+            &stateless_dcr::status::ClientStatus::Revoked,
+            None
+        )
+        .await
+        .is_err());
+
+    // deleted on the registrar: the edge node refuses it (pub/sub drops its cached status)
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    let token = info["registration_access_token"].as_str().unwrap();
+    assert_eq!(a.delete_config(uri, Some(token)).await.status, 204);
+    let refused = eventually(async || {
+        matches!(
+            edge.resolve(id).await,
+            Err(ResolveError::Invalid(Invalid::Revoked))
+        )
+    })
+    .await;
+    assert!(refused, "the edge node still resolves a deleted client");
+}
