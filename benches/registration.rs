@@ -16,7 +16,7 @@ use stateless_dcr::client_id::{self, ClientIdClaims, Provenance};
 use stateless_dcr::fetch::Fetcher;
 use stateless_dcr::jose::CompactJws;
 use stateless_dcr::keys::{RegistrarKeys, VerifierSet};
-use stateless_dcr::metadata::{self, ClientMetadata, Form, Rules};
+use stateless_dcr::metadata::{self, ClientMetadata, SubjectType};
 use stateless_dcr::statement::{self, TrustedIssuers};
 use stateless_dcr::Registrar;
 
@@ -98,12 +98,11 @@ fn parts(c: &mut Criterion) {
         .block_on(issuers.verify(statement, now, 60, 16 * 1024))
         .unwrap();
     let request = common::body(statement);
-    let rules = Rules::from_config(&config);
     group.bench_function("merge_parse_validate", |b| {
         b.iter(|| {
             let effective = statement::merge(black_box(&request), Some(&verified));
-            let md = ClientMetadata::parse(&effective, "public").unwrap();
-            metadata::validate(&md, &rules).unwrap();
+            let md = ClientMetadata::parse(&effective, SubjectType::Public).unwrap();
+            metadata::validate(&md, &config.policy, true).unwrap();
             md
         })
     });
@@ -111,29 +110,29 @@ fn parts(c: &mut Criterion) {
     // minting: claims, payload JSON, ES256 signature
     let keys = RegistrarKeys::load(&config.keys).unwrap();
     let effective = statement::merge(&request, Some(&verified));
-    let md = ClientMetadata::parse(&effective, "public").unwrap();
+    let md = ClientMetadata::parse(&effective, SubjectType::Public).unwrap();
     let claims = ClientIdClaims {
         iss: config.issuer().to_owned(),
         jti: client_id::new_jti().unwrap(),
         iat: now,
         exp: verified.exp,
-        csk: Some(keys.client_secret.active().0.to_owned()),
-        rtk: Some(keys.registration_access_token.active().0.to_owned()),
-        stmt: Some(Provenance {
+        client_secret_kid: Some(keys.client_secret().active_kid().to_owned()),
+        access_token_kid: Some(keys.registration_access_token().active_kid().to_owned()),
+        provenance: Some(Provenance {
             iss: verified.issuer.clone(),
             jti: verified.jti.clone(),
             sha256: None,
             fixed: verified.metadata.keys().cloned().collect(),
         }),
         sector: None,
-        metadata: md.to_json(Form::Compact),
+        metadata: md,
     };
     group.bench_function("mint_client_id", |b| {
         b.iter(|| client_id::mint(&keys, black_box(&claims), 4096).unwrap())
     });
     let signing_input = client_id::mint(&keys, &claims, 4096).unwrap();
     let signing_input = &signing_input[..signing_input.rfind('.').unwrap()];
-    let signer = &keys.active_signing_key().signer;
+    let signer = &keys.signing_key().signer;
     group.bench_function("es256_sign_josekit", |b| {
         b.iter(|| signer.sign(black_box(signing_input.as_bytes())).unwrap())
     });
@@ -161,14 +160,20 @@ fn parts(c: &mut Criterion) {
         })
     });
     group.bench_function("new_jti", |b| b.iter(|| client_id::new_jti().unwrap()));
-    let csk = keys.client_secret.active().0.to_owned();
-    let rtk = keys.registration_access_token.active().0.to_owned();
+    let csk = keys.client_secret().active_kid().to_owned();
+    let rtk = keys.registration_access_token().active_kid().to_owned();
     group.bench_function("derive_secret_and_token", |b| {
         b.iter(|| {
             (
-                client_id::client_secret(&keys, &csk, black_box(&claims.jti)).unwrap(),
-                client_id::registration_access_token(&keys, &rtk, black_box(&claims.jti), 0)
+                client_id::client_secret(keys.client_secret(), &csk, black_box(&claims.jti))
                     .unwrap(),
+                client_id::registration_access_token(
+                    keys.registration_access_token(),
+                    &rtk,
+                    black_box(&claims.jti),
+                    0,
+                )
+                .unwrap(),
             )
         })
     });

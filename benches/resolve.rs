@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench resolve`:
 //! - `resolve/verify_uncached`: signature, claims, embedded metadata parsed (what a cache miss
-//!   costs);
+//!   costs: the metadata is parsed with the claims);
 //! - `resolve/verify_cached`, `resolve/resolve_cached`: `Resolver::verify` / `Resolver::resolve`
 //!   of a client_id already in the cache of verified client_ids (no status store);
 //! - `resolve/client_secret_check`: `Resolver::authenticate` with `client_secret_basic`.
@@ -14,7 +14,6 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use stateless_dcr::client_id;
 use stateless_dcr::keys::RegistrarKeys;
-use stateless_dcr::metadata::ClientMetadata;
 use stateless_dcr::resolve::Credentials;
 use stateless_dcr::Registrar;
 
@@ -26,8 +25,8 @@ fn resolve(c: &mut Criterion) {
     let registered = rt
         .block_on(registrar.register(&common::body(&statement)))
         .unwrap();
-    let client_id = registered["client_id"].as_str().unwrap().to_owned();
-    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let client_id = registered.client_id().to_owned();
+    let secret = registered.client_secret().unwrap().expose().to_owned();
     let keys = RegistrarKeys::load(&config.keys).unwrap();
     let issuer = config.issuer().to_owned();
     let resolver = registrar.resolver();
@@ -36,14 +35,13 @@ fn resolve(c: &mut Criterion) {
 
     group.bench_function("verify_uncached", |b| {
         b.iter(|| {
-            let claims = client_id::verify(
+            client_id::verify(
                 keys.verifiers(),
                 &issuer,
                 black_box(&client_id),
                 common::now(),
             )
-            .unwrap();
-            ClientMetadata::parse(&claims.metadata, "public").unwrap()
+            .unwrap()
         })
     });
     resolver.verify(&client_id).unwrap();
@@ -66,8 +64,10 @@ fn resolve(c: &mut Criterion) {
         })
     });
     group.bench_function("client_secret_derive", |b| {
-        let csk = client.csk.clone().unwrap();
-        b.iter(|| client_id::client_secret(&keys, &csk, black_box(client.jti())).unwrap())
+        let csk = client.client_secret_kid().unwrap().to_owned();
+        b.iter(|| {
+            client_id::client_secret(keys.client_secret(), &csk, black_box(client.jti())).unwrap()
+        })
     });
     let wrong: String = secret.chars().rev().collect();
     group.bench_function("client_secret_check_wrong", |b| {

@@ -14,11 +14,10 @@
 //! redirect URI with `error` and `state`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::Value;
-use stateless_dcr::keys::VerifierSet;
+use stateless_dcr::keys::{PublishedKeys, VerifierSet};
 use stateless_dcr::resolve::{Resolver, ResolverOptions};
 
 struct Args {
@@ -75,15 +74,15 @@ async fn load_resolver(registrar: &str) -> Result<Resolver, String> {
         .ok_or("discovery has no jwks_uri")?
         .to_owned();
     let jwks = get(jwks_uri).await?;
-    let verifiers = VerifierSet::from_jwks(&jwks)?;
+    let verifiers = VerifierSet::from_jwks(&jwks).map_err(|e| format!("{jwks}: {e}"))?;
     Ok(Resolver::new(ResolverOptions {
         issuer,
-        verifiers: Arc::new(verifiers).into(),
+        keys: PublishedKeys::new(verifiers, None).into(),
         status: None,
-        client_secret_keys: None,
         fetcher: None,
         audiences: Vec::new(),
         cache_entries: 10_000,
+        clock: stateless_dcr::clock::system(),
     }))
 }
 
@@ -136,8 +135,8 @@ async fn authorize(
     let redirect_uri = match query.get("redirect_uri") {
         Some(uri) if client.redirect_uri_matches(uri) => uri.clone(),
         Some(_) => return error_page("the redirect_uri is not registered for this client"),
-        None if client.metadata.redirect_uris.len() == 1 => {
-            client.metadata.redirect_uris[0].clone()
+        None if client.metadata().redirect_uris.len() == 1 => {
+            client.metadata().redirect_uris[0].clone()
         }
         None => return error_page("redirect_uri is missing"),
     };
@@ -149,7 +148,7 @@ async fn authorize(
         return redirect_error(&redirect_uri, "unsupported_response_type", state);
     }
     // Everything checks out: the OP's sign-in takes over from here.
-    let name = client.metadata.client_name().unwrap_or(client_id);
+    let name = client.metadata().client_name().unwrap_or(client_id);
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(format!(

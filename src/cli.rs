@@ -337,13 +337,12 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
                 store_note.unwrap_or_else(|| "no status store (management is not full)".into()),
                 client,
             ),
-            Ok(Some(current)) if current.generation > 0 => ("updated".to_owned(), current),
+            Ok(Some(current)) if current.generation() > 0 => ("updated".to_owned(), current),
             Ok(Some(current)) => ("active".to_owned(), current),
             Ok(None) => ("deleted".to_owned(), client),
             Err(e) => (format!("status not checked: {e}"), client),
         };
         let deleted = status == "deleted";
-        let metadata = client.metadata.to_json(crate::metadata::Form::Full);
         let report = json!({
             "valid": !deleted,
             "status": status,
@@ -351,10 +350,10 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
             "issuer": client.claims.iss,
             "issued_at": client.claims.iat,
             "expires_at": client.claims.exp,
-            "software_statement": client.provenance,
-            "sector": client.sector,
-            "has_client_secret": client.csk.is_some(),
-            "metadata": metadata,
+            "software_statement": client.provenance(),
+            "sector": client.sector(),
+            "has_client_secret": client.client_secret_kid().is_some(),
+            "metadata": client.metadata().json(crate::metadata::Form::Full),
         });
         println!("{}", pretty(&report)?);
         Ok(if deleted {

@@ -1,64 +1,70 @@
-//! The client_id: a JWS signed by the registrar's active key that carries the validated metadata
-//! (design.md "The client_id"; digest §7.5 D1–D5, D10–D12), and the secrets derived from it.
+//! The client_id: a JWS signed by the registrar's active key that carries the validated
+//! metadata (docs/design.md, "The client_id"), and the secrets derived from it.
 //!
-//! The client_id is public (it travels in URLs and logs), so it holds no secret (D2): the
+//! The client_id is public (it travels in URLs and logs), so it holds no secret: the
 //! client_secret and the registration access token are HMACs over its `jti` under keys only the
-//! registrar holds, recomputed when needed and compared in constant time (D4).
+//! registrar holds, recomputed when needed and compared in constant time.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::jose::{self, CompactJws};
-use crate::keys::{RegistrarKeys, VerifierSet};
+use crate::keys::{DerivationKeys, RegistrarKeys, VerifierSet};
+use crate::metadata::{json::compact, ClientMetadata};
+use crate::secret::Secret;
 
 /// The `typ` header of client_ids, so that no other token signed by the registrar's keys can be
 /// taken for one (RFC 8725 §3.11).
 pub const CLIENT_ID_TYP: &str = "client-id+jwt";
 
-/// Random bits in a client_id's `jti` (digest C4: at least 128).
+/// Random bytes in a client_id's `jti`: 128 bits, so that no two registrations share a
+/// client_id (OIDC DCR §3.2).
 pub const JTI_BYTES: usize = 16;
 
 const SECRET_PURPOSE: &[u8] = b"client_secret";
 const RAT_PURPOSE: &[u8] = b"registration_access_token";
 
-/// The claims of a client_id.
+/// The claims of a client_id. The short member names are the wire format: client_ids issued
+/// earlier must keep verifying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientIdClaims {
     /// The registrar.
     pub iss: String,
-    /// ≥128 random bits, base64url: identifies the client in status records and derivations.
+    /// 128 random bits, base64url: identifies the client in status records and derivations.
     pub jti: String,
     pub iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
     /// kid of the key the client_secret is derived with; absent when no secret was issued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csk: Option<String>,
+    #[serde(rename = "csk", default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_kid: Option<String>,
     /// kid of the key the registration access token is derived with; absent with
     /// `management = "none"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rtk: Option<String>,
-    /// Provenance: the software statement the metadata came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stmt: Option<Provenance>,
-    /// The sector of a pairwise client (digest D12).
+    #[serde(rename = "rtk", default, skip_serializing_if = "Option::is_none")]
+    pub access_token_kid: Option<String>,
+    /// The software statement the metadata came from.
+    #[serde(rename = "stmt", default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// The sector of a pairwise client (OIDC Core §8.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
-    /// The validated metadata, spec defaults left out (`metadata::Form::Compact`).
-    pub metadata: Map<String, Value>,
+    /// The validated metadata, defaults left out.
+    #[serde(with = "compact")]
+    pub metadata: ClientMetadata,
 }
 
 /// Where a client's metadata came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// The statement's issuer.
     pub iss: String,
-    /// The statement's `jti`, or its base64url SHA-256 when it has none.
+    /// The statement's `jti`...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// ...or its base64url SHA-256 when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The metadata members the statement supplied: they keep precedence in an update that does
-    /// not present a statement again (RFC 7591 §2; design.md "Flows").
+    /// not present a statement again (RFC 7591 §2.3, §3.1.1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fixed: Vec<String>,
 }
@@ -87,19 +93,14 @@ pub enum ClientIdError {
     Expired,
 }
 
-/// Sign a client_id with the active key. Refused, never truncated, past `max_length` (D5).
+/// Sign a client_id with the active key. Refused, never truncated, past `max_length`.
 pub fn mint(
     keys: &RegistrarKeys,
     claims: &ClientIdClaims,
     max_length: usize,
 ) -> Result<String, MintError> {
-    let key = keys.active_signing_key();
-    let mut header = Map::new();
-    header.insert("alg".into(), Value::String(key.alg.into()));
-    header.insert("kid".into(), Value::String(key.kid.clone()));
-    header.insert("typ".into(), Value::String(CLIENT_ID_TYP.into()));
     let payload = serde_json::to_vec(claims).map_err(|e| MintError::Crypto(e.to_string()))?;
-    let token = jose::sign_compact(&header, &payload, key.signer.as_ref())
+    let token = jose::sign_typed(keys.signing_key(), CLIENT_ID_TYP, &payload)
         .map_err(|e| MintError::Crypto(e.to_string()))?;
     if token.len() > max_length {
         return Err(MintError::TooLong {
@@ -110,8 +111,8 @@ pub fn mint(
     Ok(token)
 }
 
-/// Verify a client_id: compact form, `typ`, a listed `kid` (retired keys still verify, D10),
-/// signature, issuer and `exp` (D6). `now` is seconds since the epoch.
+/// Verify a client_id: compact form, `typ`, a listed `kid` (retired keys still verify),
+/// signature, issuer and `exp`. `now` is seconds since the epoch.
 pub fn verify(
     verifiers: &VerifierSet,
     issuer: &str,
@@ -150,50 +151,37 @@ pub fn new_jti() -> Result<String, MintError> {
         .map_err(|e| MintError::Crypto(e.to_string()))
 }
 
-/// The client_secret of a client: base64url(HMAC-SHA256(key, purpose ‖ jti ‖ generation)),
-/// 256 bits (design.md; OIDC Core §16.19 wants ≥ 32 octets for HS256), with the key named by
-/// `csk`. `None` when that key is no longer configured.
-pub fn client_secret(keys: &RegistrarKeys, csk: &str, jti: &str) -> Option<String> {
-    derive_secret(keys.client_secret.get(csk)?, jti)
+/// The client_secret of a client: base64url(HMAC-SHA256(key, purpose ‖ jti ‖ generation 0)),
+/// 256 bits (OIDC Core §16.19 wants at least 32 octets for HS256), with the key named `kid`.
+/// `None` when that key is no longer configured.
+pub fn client_secret(keys: &DerivationKeys, kid: &str, jti: &str) -> Option<Secret> {
+    derive(keys.get(kid)?, SECRET_PURPOSE, jti, 0)
 }
 
-/// The client_secret for a client's `jti` under one `client_secret` key.
-pub fn derive_secret(key: &[u8], jti: &str) -> Option<String> {
-    derive(key, SECRET_PURPOSE, jti, 0)
-}
-
-/// The registration access token for a generation (0 until an update rotates it), with the
-/// key named by `rtk`.
+/// The registration access token of a generation (0 until an update rotates it), with the key
+/// named `kid`.
 pub fn registration_access_token(
-    keys: &RegistrarKeys,
-    rtk: &str,
+    keys: &DerivationKeys,
+    kid: &str,
     jti: &str,
     generation: u64,
-) -> Option<String> {
-    derive(
-        keys.registration_access_token.get(rtk)?,
-        RAT_PURPOSE,
-        jti,
-        generation,
-    )
+) -> Option<Secret> {
+    derive(keys.get(kid)?, RAT_PURPOSE, jti, generation)
 }
 
-fn derive(key: &[u8], purpose: &[u8], jti: &str, generation: u64) -> Option<String> {
+fn derive(key: &[u8], purpose: &[u8], jti: &str, generation: u64) -> Option<Secret> {
     let generation = generation.to_string();
     jose::hmac_sha256(key, &[purpose, jti.as_bytes(), generation.as_bytes()])
         .ok()
-        .map(|mac| jose::base64url(&mac))
-}
-
-/// Compare a presented secret with the expected one in constant time.
-pub fn secret_matches(expected: &str, presented: &str) -> bool {
-    jose::constant_time_eq(expected.as_bytes(), presented.as_bytes())
+        .map(|mac| Secret::new(jose::base64url(&mac)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::SigningAlg;
+    use crate::metadata::SubjectType;
+    use serde_json::{json, Map};
 
     fn new_keys() -> RegistrarKeys {
         let json = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
@@ -206,24 +194,25 @@ mod tests {
             jti: new_jti().unwrap(),
             iat: 100,
             exp: Some(1000),
-            csk: Some(keys.client_secret.active().0.to_owned()),
-            rtk: Some(keys.registration_access_token.active().0.to_owned()),
-            stmt: None,
+            client_secret_kid: Some(keys.client_secret().active_kid().to_owned()),
+            access_token_kid: Some(keys.registration_access_token().active_kid().to_owned()),
+            provenance: None,
             sector: None,
-            metadata: Map::new(),
+            metadata: ClientMetadata::parse(&Map::new(), SubjectType::Public).unwrap(),
         }
     }
 
     #[test]
-    fn mint_verify_round_trip() {
+    fn mint_verify_round_trip_and_expiry_boundary() {
         let keys = new_keys();
         let c = claims(&keys);
         let token = mint(&keys, &c, 4096).unwrap();
         assert!(
             token.bytes().all(|b| (0x20..=0x7e).contains(&b)),
-            "VSCHAR (D5)"
+            "a client_id is VSCHAR (RFC 6749 Appendix A.1)"
         );
         assert_eq!(verify(keys.verifiers(), &c.iss, &token, 999).unwrap(), c);
+        // the second of exp is already too late (RFC 7519 §4.1.4: on or after)
         assert_eq!(
             verify(keys.verifiers(), &c.iss, &token, 1000),
             Err(ClientIdError::Expired)
@@ -240,8 +229,18 @@ mod tests {
     }
 
     #[test]
+    fn the_wire_names_stay_short() {
+        let keys = new_keys();
+        let value = serde_json::to_value(claims(&keys)).unwrap();
+        for member in ["csk", "rtk", "metadata", "jti", "iat", "exp", "iss"] {
+            assert!(value.get(member).is_some(), "{member} in {value}");
+        }
+        assert_eq!(value["metadata"], json!({}));
+    }
+
+    #[test]
     fn every_flipped_bit_is_refused() {
-        // R80: one bit flipped anywhere in the signed parts
+        // OIDC DCR §7: a client_id cannot be altered without the registrar's key
         let keys = new_keys();
         let c = claims(&keys);
         let token = mint(&keys, &c, 4096).unwrap();
@@ -268,7 +267,8 @@ mod tests {
         let keys = new_keys();
         let mut c = claims(&keys);
         c.metadata
-            .insert("client_name".into(), Value::String("x".repeat(5000)));
+            .localized
+            .insert("client_name".into(), "x".repeat(5000));
         assert!(matches!(
             mint(&keys, &c, 4096),
             Err(MintError::TooLong { max: 4096, .. })
@@ -280,19 +280,22 @@ mod tests {
         let keys = new_keys();
         let a = claims(&keys);
         let b = claims(&keys);
-        let csk = a.csk.as_deref().unwrap();
-        let rtk = a.rtk.as_deref().unwrap();
-        let secret_a = client_secret(&keys, csk, &a.jti).unwrap();
+        let csk = a.client_secret_kid.as_deref().unwrap();
+        let rtk = a.access_token_kid.as_deref().unwrap();
+        let secrets = keys.client_secret();
+        let tokens = keys.registration_access_token();
+        let secret_a = client_secret(secrets, csk, &a.jti).unwrap();
         assert_eq!(secret_a.len(), 43);
-        assert_eq!(client_secret(&keys, csk, &a.jti).unwrap(), secret_a);
-        assert_ne!(client_secret(&keys, csk, &b.jti).unwrap(), secret_a);
-        let rat0 = registration_access_token(&keys, rtk, &a.jti, 0).unwrap();
+        assert_eq!(client_secret(secrets, csk, &a.jti).unwrap(), secret_a);
+        assert_ne!(client_secret(secrets, csk, &b.jti).unwrap(), secret_a);
+        let rat0 = registration_access_token(tokens, rtk, &a.jti, 0).unwrap();
         assert_ne!(rat0, secret_a);
         assert_ne!(
-            registration_access_token(&keys, rtk, &a.jti, 1).unwrap(),
+            registration_access_token(tokens, rtk, &a.jti, 1).unwrap(),
             rat0
         );
-        assert!(secret_matches(&secret_a, &secret_a));
-        assert!(!secret_matches(&secret_a, &rat0));
+        assert!(secret_a.matches(secret_a.expose()));
+        assert!(!secret_a.matches(rat0.expose()));
+        assert!(client_secret(secrets, "retired-and-removed", &a.jti).is_none());
     }
 }

@@ -123,6 +123,20 @@ impl<'a> CompactJws<'a> {
     }
 }
 
+/// Sign `payload` with one of the registrar's keys, under a header naming its `alg`, its `kid`
+/// and the token type `typ` (RFC 8725 §3.11: explicit typing keeps token kinds apart).
+pub fn sign_typed(
+    key: &crate::keys::SigningKey,
+    typ: &str,
+    payload: &[u8],
+) -> Result<String, josekit::JoseError> {
+    let mut header = Map::new();
+    header.insert("alg".into(), Value::String(key.alg.into()));
+    header.insert("kid".into(), Value::String(key.kid.clone()));
+    header.insert("typ".into(), Value::String(typ.into()));
+    sign_compact(&header, payload, key.signer.as_ref())
+}
+
 /// Sign `payload` under `header` (which must already name `alg`, `kid` and `typ`).
 pub fn sign_compact(
     header: &Map<String, Value>,

@@ -11,10 +11,28 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-use crate::config::{Config, TlsConfig};
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError, TlsConfig};
 use crate::http::{configure, telemetry, AddressLimits, AppState};
-use crate::keys::RegistrarKeys;
-use crate::registrar::{Registrar, StartupError};
+use crate::keys::{KeyError, RegistrarKeys};
+use crate::registrar::Registrar;
+use crate::status::StoreError;
+
+/// Why the service could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("status_store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
 
 pub struct Application {
     port: u16,
@@ -42,7 +60,16 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
-        let registrar = Arc::new(Registrar::open(&config).await?);
+        Self::with_clock(config, listener, crate::clock::system()).await
+    }
+
+    /// [`Application::with_listener`] with a time source of the caller's (tests set the time).
+    pub async fn with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
+        let registrar = Arc::new(Registrar::open_with_clock(&config, clock).await?);
         let keys = registrar.keys();
         if keys.development_only {
             tracing::warn!(
@@ -50,13 +77,11 @@ impl Application {
                 "DEVELOPMENT KEYS IN USE: their private parts are public; generate your own with `stateless-dcr keys generate` before any real deployment"
             );
         }
-        crate::metrics::set_signing_kid(&keys.active_signing_key().kid);
+        crate::metrics::set_signing_kid(&keys.signing_key().kid);
         let bind_error = |address: String| move |source| StartupError::Bind { address, source };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let state = AppState {
             registrar: registrar.clone(),
-            max_request_bytes: config.max_request_bytes,
-            resolve_api_tokens: Arc::new(config.resolve_api_tokens.clone()),
             limits: Arc::new(AddressLimits::from_config(&config.rate_limits)),
         };
         let mut server = HttpServer::new(move || {
@@ -198,7 +223,7 @@ fn tls_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, StartupError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let invalid = |option: &str, message: String| {
-        StartupError::Config(crate::config::ConfigError::Invalid {
+        StartupError::Config(ConfigError::Invalid {
             option: option.into(),
             message,
         })
@@ -263,7 +288,7 @@ async fn reload_keys(registrar: Arc<Registrar>, path: PathBuf, every: Duration) 
                 // remembered only once loaded, so that a file that could not be read yet
                 // (permissions, half-copied) is tried again at the next poll
                 last = now_modified;
-                let kid = keys.active_signing_key().kid.clone();
+                let kid = keys.signing_key().kid.clone();
                 registrar.replace_keys(keys);
                 crate::metrics::set_signing_kid(&kid);
                 tracing::info!(active_kid = %kid, "registrar keys reloaded");

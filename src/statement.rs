@@ -279,7 +279,7 @@ impl TrustedIssuers {
             if let Some(bad) = md.grant_types.iter().find(|g| !allowed.contains(g)) {
                 return Err(StatementError::Unapproved(format!(
                     "grant type {} is not approved for this issuer's software",
-                    quoted(bad)
+                    quoted(bad.as_str())
                 )));
             }
         }
@@ -349,9 +349,9 @@ fn load_jwks(path: &Path) -> Result<VerifierSet, KeyError> {
         path: shown.clone(),
         message: e.to_string(),
     })?;
-    VerifierSet::from_jwks(&value).map_err(|message| KeyError::Invalid {
+    VerifierSet::from_jwks(&value).map_err(|e| KeyError::Invalid {
         path: shown,
-        message,
+        message: e.to_string(),
     })
 }
 

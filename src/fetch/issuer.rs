@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use url::Url;
 
-use super::{check_public_jwks, DocumentKind, FetchConfig, FetchError, Fetcher};
+use super::{DocumentKind, FetchConfig, FetchError, Fetcher};
 use crate::keys::VerifierSet;
 
 /// The keys of one trusted issuer, fetched from its `jwks_uri` and cached. Cheap to clone:
@@ -41,7 +41,7 @@ impl IssuerKeys {
         &self.jwks
     }
 
-    /// The set's signature verifiers ([`VerifierSet::from_jwks`]).
+    /// The set's signature verifiers.
     pub fn verifiers(&self) -> &VerifierSet {
         &self.verifiers
     }
@@ -195,8 +195,9 @@ impl IssuerJwksSource {
         }
     }
 
+    /// Fetch and check the set, counting failures.
     async fn fetch(&self) -> Result<(Arc<IssuerKeys>, Duration), FetchError> {
-        let result = self.fetch_uncounted().await;
+        let result = self.fetch_and_check().await;
         if result.is_err() {
             crate::metrics::METRICS
                 .fetch_errors
@@ -206,14 +207,14 @@ impl IssuerJwksSource {
         result
     }
 
-    async fn fetch_uncounted(&self) -> Result<(Arc<IssuerKeys>, Duration), FetchError> {
+    async fn fetch_and_check(&self) -> Result<(Arc<IssuerKeys>, Duration), FetchError> {
         let fetched = self
             .inner
             .fetcher
             .fetch_uncached(&self.inner.uri, DocumentKind::IssuerJwks)
             .await?;
-        check_public_jwks(&fetched.value).map_err(FetchError::WrongShape)?;
-        let verifiers = VerifierSet::from_jwks(&fetched.value).map_err(FetchError::WrongShape)?;
+        let verifiers = VerifierSet::from_jwks(&fetched.value)
+            .map_err(|e| FetchError::WrongShape(e.to_string()))?;
         let lifetime = lifetime(fetched.max_age, self.inner.fetcher.config());
         let keys = IssuerKeys {
             jwks: fetched.value,

@@ -36,7 +36,7 @@ use url::{Host, Url};
 pub use guard::non_public_reason;
 pub use issuer::{IssuerJwksSource, IssuerKeys};
 
-use crate::keys::PRIVATE_JWK_MEMBERS;
+use crate::jwks::PublicJwkSet;
 
 /// Settings of the outbound fetcher; the `[fetch]` section of the configuration file. Every
 /// field has a default, so an empty section (or none) gives the production behaviour.
@@ -347,10 +347,9 @@ impl Fetcher {
             .collect()
     }
 
-    /// Fetch a JWK Set and check its form. For [`DocumentKind::ClientJwks`]: a JWK Set of public
-    /// keys (OIDC DCR §2: no private or symmetric key material), see [`check_public_jwks`].
-    /// For [`DocumentKind::IssuerJwks`]: additionally at least one usable signature
-    /// verification key ([`crate::keys::VerifierSet::from_jwks`]).
+    /// Fetch a JWK Set and check its form: a set of public keys (OIDC DCR §2: no private or
+    /// symmetric key material, [`PublicJwkSet`]); for [`DocumentKind::IssuerJwks`] also at
+    /// least one usable signature verification key.
     pub async fn jwks(&self, url: &str, kind: DocumentKind) -> Result<Arc<Value>, FetchError> {
         let doc = self.fetch_json(url, kind).await?;
         check_jwks_for(&doc, kind)?;
@@ -500,37 +499,13 @@ pub fn check_sector(redirect_uris: &[String], sector_doc: &[String]) -> Result<(
     }
 }
 
-/// A JWK Set of public keys: an object with a non-empty `keys` array of objects, each with a
-/// string `kty`, none holding private or symmetric key members (OIDC DCR §2, RFC 7517 §5,
-/// RFC 7518 §6). Usable for a client's inline `jwks` as well as a fetched one.
-pub fn check_public_jwks(jwks: &Value) -> Result<(), String> {
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("the document is not a JWK Set: no \"keys\" array")?;
-    if keys.is_empty() {
-        return Err("the JWK Set holds no key".into());
-    }
-    for (index, key) in keys.iter().enumerate() {
-        let map = key
-            .as_object()
-            .ok_or_else(|| format!("key {index} of the JWK Set is not an object"))?;
-        if !map.get("kty").is_some_and(Value::is_string) {
-            return Err(format!("key {index} of the JWK Set has no \"kty\""));
-        }
-        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| map.contains_key(**m)) {
-            return Err(format!(
-                "key {index} of the JWK Set holds private or symmetric key material (\"{member}\")"
-            ));
-        }
-    }
-    Ok(())
-}
-
+/// A fetched JWK Set must be a set of public keys ([`PublicJwkSet::parse`]); an issuer's must
+/// also hold a usable signature verification key.
 fn check_jwks_for(doc: &Value, kind: DocumentKind) -> Result<(), FetchError> {
-    check_public_jwks(doc).map_err(FetchError::WrongShape)?;
+    let set = PublicJwkSet::parse(doc).map_err(|e| FetchError::WrongShape(e.to_string()))?;
     if kind == DocumentKind::IssuerJwks {
-        crate::keys::VerifierSet::from_jwks(doc).map_err(FetchError::WrongShape)?;
+        crate::keys::VerifierSet::from_set(&set)
+            .map_err(|e| FetchError::WrongShape(e.to_string()))?;
     }
     Ok(())
 }
@@ -610,7 +585,6 @@ pub(crate) fn cache_control_max_age(headers: &HeaderMap) -> Option<u64> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
-    use serde_json::json;
 
     #[test]
     fn config_defaults_and_unknown_fields() {
@@ -664,22 +638,6 @@ mod tests {
         ] {
             let err = check_sector(&["https://b.example/cb".into(), other.into()], &doc);
             assert!(err.unwrap_err().contains(other));
-        }
-    }
-
-    #[test]
-    fn public_jwks_shape() {
-        let ok = json!({"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]});
-        assert!(check_public_jwks(&ok).is_ok());
-        for bad in [
-            json!([]),
-            json!({"keys": []}),
-            json!({"keys": [1]}),
-            json!({"keys": [{"crv":"P-256"}]}),
-            json!({"keys": [{"kty":"EC","d":"secret"}]}),
-            json!({"keys": [{"kty":"oct","k":"AAAA"}]}),
-        ] {
-            assert!(check_public_jwks(&bad).is_err(), "{bad}");
         }
     }
 

@@ -2,6 +2,7 @@
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::errors::{no_store, ApiError};
@@ -78,10 +79,10 @@ pub async fn register(
         &request,
         &state,
     )?;
-    let body = json_body(&request, payload, state.max_request_bytes).await?;
+    let body = json_body(&request, payload, max_request_bytes(&state)).await?;
     let registered = state.registrar.register(&body).await?;
-    // R5: 201 with one application/json object
-    Ok(json_response(HttpResponse::Created(), registered))
+    // RFC 7591 §3.2.1: 201 with one application/json object
+    Ok(json_response(HttpResponse::Created(), &registered))
 }
 
 /// The client configuration endpoint (RFC 7592 §2): every path under `/register/`, by method.
@@ -112,12 +113,12 @@ pub async fn configuration(
             if token.is_none() {
                 return Err(RegistrationError::MissingToken.into());
             }
-            let body = json_body(&request, payload, state.max_request_bytes).await?;
+            let body = json_body(&request, payload, max_request_bytes(&state)).await?;
             let information = state
                 .registrar
                 .update(client_id(&request), token, &body)
                 .await?;
-            Ok(json_response(HttpResponse::Ok(), information))
+            Ok(json_response(HttpResponse::Ok(), &information))
         }
         Method::DELETE => {
             state.registrar.delete(client_id(&request), token).await?;
@@ -128,7 +129,7 @@ pub async fn configuration(
         }
         _ => {
             let information = state.registrar.read(client_id(&request), token).await?;
-            Ok(json_response(HttpResponse::Ok(), information))
+            Ok(json_response(HttpResponse::Ok(), &information))
         }
     }
 }
@@ -165,22 +166,19 @@ pub async fn resolve(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.resolve_api_tokens.is_empty() {
+    let tokens = &state.registrar.config().resolve_api_tokens;
+    if tokens.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let authorized = bearer_token(&request).is_some_and(|presented| {
-        state
-            .resolve_api_tokens
-            .iter()
-            .any(|t| crate::client_id::secret_matches(t, presented))
-    });
+    let authorized =
+        bearer_token(&request).is_some_and(|presented| tokens.iter().any(|t| t.matches(presented)));
     if !authorized {
         return Err(ApiError::ApiUnauthorized);
     }
-    let body = json_body(&request, payload, state.max_request_bytes).await?;
+    let body = json_body(&request, payload, max_request_bytes(&state)).await?;
     let query = super::resolve_api::ResolveQuery::from_json(&body)?;
     let answer = super::resolve_api::answer(state.registrar.resolver(), &query).await?;
-    Ok(json_response(HttpResponse::Ok(), answer))
+    Ok(json_response(HttpResponse::Ok(), &answer))
 }
 
 pub async fn registration_method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -200,11 +198,15 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// OpenID Provider Metadata / RFC 8414 metadata.
+/// OpenID Provider Metadata (OIDC Discovery §4) / RFC 8414 §3 metadata.
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.registrar.discovery())
+}
+
+fn max_request_bytes(state: &AppState) -> usize {
+    state.registrar.config().max_request_bytes
 }
 
 /// The registrar's public keys, for anyone verifying client_ids offline.
@@ -217,10 +219,10 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 
 fn json_response(
     mut builder: actix_web::HttpResponseBuilder,
-    body: Map<String, Value>,
+    body: &impl Serialize,
 ) -> HttpResponse {
     no_store(&mut builder);
-    builder.json(Value::Object(body))
+    builder.json(body)
 }
 
 /// Digest C8 / O1: only `application/json` (any `charset` must be UTF-8, RFC 8259 §8.1).

@@ -18,9 +18,6 @@ use crate::registrar::Registrar;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registrar: Arc<Registrar>,
-    pub max_request_bytes: usize,
-    /// Who may call `POST /resolve`.
-    pub resolve_api_tokens: Arc<Vec<String>>,
     pub limits: Arc<AddressLimits>,
 }
 

@@ -3,12 +3,16 @@
 //! `invalid_client` (RFC 6749 §5.2), `invalid_redirect_uri`, `unsupported_response_type` and
 //! `unauthorized_client` (RFC 6749 §4.1.2.1, §5.2).
 
-use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-use crate::metadata::Form;
+use crate::client_id::Provenance;
+use crate::metadata::{AuthMethod, Form};
 use crate::registrar::RegistrationError;
-use crate::resolve::{Credentials, ResolveError, Resolver};
+use crate::resolve::{Credentials, ResolveError, Resolver, VerifiedClient};
 
 /// RFC 7523 §2.2.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -73,32 +77,61 @@ impl ResolveQuery {
     }
 }
 
-fn refused(code: &str, description: &str) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("valid".into(), Value::Bool(false));
-    m.insert("error".into(), Value::String(code.into()));
-    m.insert(
-        "error_description".into(),
-        Value::String(description.into()),
-    );
-    m
+/// The answer of `POST /resolve`: about the client, always 200 (docs/api.md).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ResolveAnswer {
+    Refused {
+        valid: bool,
+        error: &'static str,
+        error_description: String,
+    },
+    Valid {
+        valid: bool,
+        authenticated: bool,
+        client_type: &'static str,
+        expires_at: Option<u64>,
+        sector: Option<String>,
+        software_statement: Option<Provenance>,
+        client: ClientView,
+    },
+}
+
+/// The client's metadata in full, with its client_id and issue time.
+#[derive(Debug)]
+pub struct ClientView(Arc<VerifiedClient>);
+
+impl Serialize for ClientView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = serializer.serialize_map(None)?;
+        self.0.metadata().serialize_members(Form::Full, &mut m)?;
+        m.serialize_entry("client_id", &*self.0.client_id)?;
+        m.serialize_entry("client_id_issued_at", &self.0.claims.iat)?;
+        m.end()
+    }
+}
+
+fn refused(error: &'static str, description: impl Into<String>) -> ResolveAnswer {
+    ResolveAnswer::Refused {
+        valid: false,
+        error,
+        error_description: description.into(),
+    }
 }
 
 /// Resolve and check. Every answer about the client is 200 with `valid`; only a store that
 /// cannot be reached is an error (503: the client may have been deleted).
-pub async fn answer(
-    resolver: &Resolver,
-    query: &ResolveQuery,
-) -> Result<Map<String, Value>, ApiError> {
+pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<ResolveAnswer, ApiError> {
     let client = match resolver.resolve(&query.client_id).await {
         Ok(client) => client,
-        Err(ResolveError::Invalid(why)) => {
+        Err(ResolveError::InvalidClient(why)) => {
             return Ok(refused(
                 "invalid_client",
-                &format!("the client_id is not valid ({why})"),
+                format!("the client_id is not valid ({why})"),
             ))
         }
-        Err(ResolveError::Store(e)) => return Err(RegistrationError::from(e).into()),
+        Err(e) => return Err(RegistrationError::from(e).into()),
     };
     if let Some(uri) = &query.redirect_uri {
         if !client.redirect_uri_matches(uri) {
@@ -130,10 +163,8 @@ pub async fn answer(
             Some("client_secret_post") => Some(Credentials::SecretPost(secret)),
             Some(_) => Some(Credentials::SecretBasic(secret)),
             // the method the client registered, when the OP does not say
-            None => match client.metadata.token_endpoint_auth_method {
-                crate::metadata::AuthMethod::ClientSecretPost => {
-                    Some(Credentials::SecretPost(secret))
-                }
+            None => match client.metadata().token_endpoint_auth_method {
+                AuthMethod::ClientSecretPost => Some(Credentials::SecretPost(secret)),
                 _ => Some(Credentials::SecretBasic(secret)),
             },
         },
@@ -152,20 +183,17 @@ pub async fn answer(
         },
         None => false,
     };
-    let mut metadata = client.metadata.to_json(Form::Full);
-    metadata.insert("client_id".into(), Value::String(client.client_id.clone()));
-    metadata.insert("client_id_issued_at".into(), Value::from(client.claims.iat));
-    let answer = json!({
-        "valid": true,
-        "authenticated": authenticated,
-        "client_type": if client.is_public() { "public" } else { "confidential" },
-        "expires_at": client.claims.exp,
-        "sector": client.sector,
-        "software_statement": client.provenance,
-        "client": metadata,
-    });
-    Ok(match answer {
-        Value::Object(map) => map,
-        _ => Map::new(),
+    Ok(ResolveAnswer::Valid {
+        valid: true,
+        authenticated,
+        client_type: if client.is_public() {
+            "public"
+        } else {
+            "confidential"
+        },
+        expires_at: client.claims.exp,
+        sector: client.sector().map(str::to_owned),
+        software_statement: client.provenance().cloned(),
+        client: ClientView(client),
     })
 }

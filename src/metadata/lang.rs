@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::{icm, quoted, MetadataError, LOCALIZABLE};
+use super::{invalid_metadata, quoted, MetadataError, LOCALIZABLE};
 
 /// The localizable members of `map` (plain and tagged), by exact member name.
 pub fn localized_members(
@@ -24,17 +24,20 @@ pub fn localized_members(
             continue;
         }
         let Value::String(text) = value else {
-            return Err(icm(format!("{} must be a string", quoted(name))));
+            return Err(invalid_metadata(format!(
+                "{} must be a string",
+                quoted(name)
+            )));
         };
         if let Some(tag) = tag {
             if !is_well_formed_tag(tag) {
-                return Err(icm(format!(
+                return Err(invalid_metadata(format!(
                     "{} does not carry a well-formed BCP 47 language tag",
                     quoted(name)
                 )));
             }
             if !seen.insert((base, tag.to_ascii_lowercase())) {
-                return Err(icm(format!(
+                return Err(invalid_metadata(format!(
                     "{} repeats a language tag that differs only in case",
                     quoted(name)
                 )));

@@ -6,7 +6,7 @@
 
 use url::{Host, Url};
 
-use super::{bad_redirect, quoted, ApplicationType, MetadataError};
+use super::{invalid_redirect_uri, quoted, ApplicationType, MetadataError};
 
 /// What the rules for one redirect URI depend on.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,12 @@ const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", 
 
 /// Check one registered redirect URI (digest §3.1); every failure is `invalid_redirect_uri`.
 pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
-    let refuse = |why: &str| Err(bad_redirect(format!("redirect URI {} {why}", quoted(uri))));
+    let refuse = |why: &str| {
+        Err(invalid_redirect_uri(format!(
+            "redirect URI {} {why}",
+            quoted(uri)
+        )))
+    };
     let Some(url) = parse_strict(uri) else {
         return refuse("is not an absolute URI");
     };

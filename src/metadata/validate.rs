@@ -1,93 +1,71 @@
-//! Every registration rule of the digest that needs more than a JSON type: supported values
-//! (§7.6, O6), response/grant type consistency (§2), redirect URIs (§3), keys, URIs and
-//! cross-field rules (§6), subject types and sectors (§5).
+//! Every registration rule that needs more than a JSON type: values the policy supports
+//! (RFC 8414 §2, OIDC Discovery §3), response/grant type consistency (OIDC DCR §2, RFC 7591
+//! §2.1), redirect URIs (OIDC DCR §2, RFC 8252), keys, URLs and cross-field rules, subject types
+//! and sectors (OIDC Core §8).
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use super::redirect::{self, RedirectRules};
-use super::{icm, quoted, AuthMethod, ClientMetadata, Encryption, MetadataError};
-use crate::config::{Config, Policy};
-use crate::keys::PRIVATE_JWK_MEMBERS;
-
-/// What the validator enforces; the same lists are what discovery advertises.
-#[derive(Debug, Clone)]
-pub struct Rules {
-    pub policy: Policy,
-    pub allow_native_https_redirects: bool,
-}
-
-impl Rules {
-    pub fn from_config(config: &Config) -> Self {
-        Rules {
-            policy: config.policy.clone(),
-            allow_native_https_redirects: config.allow_native_https_redirects,
-        }
-    }
-}
+use super::{
+    invalid_metadata, invalid_redirect_uri, quoted, AuthMethod, ClientMetadata, Encryption,
+    GrantType, MetadataError, ResponseToken, SubjectType,
+};
+use crate::config::Policy;
+use crate::jwks::PublicJwkSet;
 
 /// What validation learns that the client_id must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validated {
     /// The sector of a pairwise client: the host of `sector_identifier_uri`, or the single
-    /// redirect URI host (OIDC Core §8.1; digest D12).
+    /// redirect URI host (OIDC Core §8.1).
     pub sector_host: Option<String>,
 }
 
-/// Most keys a registered `jwks` may hold: enough for rotation of signing and encryption keys,
-/// few enough to keep the client_id within its size (digest D5).
-const MAX_JWKS_KEYS: usize = 10;
+/// Most keys a registered `jwks` may hold: enough to rotate signing and encryption keys, few
+/// enough to keep the client_id within its size limit.
+pub const MAX_JWKS_KEYS: usize = 10;
 
-pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, MetadataError> {
-    let policy = &rules.policy;
-
-    // grant types and response types (digest §2)
-    for grant in &md.grant_types {
-        if !policy.grant_types.contains(grant) {
-            return Err(icm(format!(
-                "grant type {} is not supported",
-                quoted(grant)
-            )));
-        }
+/// Check validated-shape metadata against `policy` (what discovery advertises).
+/// `allow_native_https` accepts claimed https redirect URIs for native clients (RFC 8252 §7.2).
+pub fn validate(
+    md: &ClientMetadata,
+    policy: &Policy,
+    allow_native_https: bool,
+) -> Result<Validated, MetadataError> {
+    // grant types and response types (OIDC DCR §2, RFC 7591 §2.1)
+    if let Some(grant) = md
+        .grant_types
+        .iter()
+        .find(|g| !policy.grant_types.contains(g))
+    {
+        return Err(invalid_metadata(format!(
+            "grant type {} is not supported",
+            quoted(grant.as_str())
+        )));
     }
-    let response_sets = md
+    if let Some(entry) = md
         .response_types
         .iter()
-        .map(|entry| response_type_tokens(entry))
-        .collect::<Result<Vec<_>, _>>()?;
-    let supported_sets = policy
-        .response_types
-        .iter()
-        .filter_map(|entry| response_type_tokens(entry).ok())
-        .collect::<Vec<_>>();
-    for (entry, set) in md.response_types.iter().zip(&response_sets) {
-        if !supported_sets.contains(set) {
-            return Err(icm(format!(
-                "response type {} is not supported",
-                quoted(entry)
-            )));
-        }
+        .find(|r| !policy.response_types.contains(r))
+    {
+        return Err(invalid_metadata(format!(
+            "response type {} is not supported",
+            quoted(entry.as_str())
+        )));
     }
-    check_consistency(md, &response_sets)?;
+    check_consistency(md)?;
 
-    let has_grant = |g: &str| md.grant_types.iter().any(|x| x == g);
-    let uses_implicit = has_grant("implicit")
-        || response_sets
-            .iter()
-            .any(|s| s.contains("token") || s.contains("id_token"));
-
-    // redirect URIs (digest §3.1, O2, R41)
-    let redirect_based = has_grant("authorization_code") || has_grant("implicit");
+    // redirect URIs (OIDC DCR §2; RFC 7591 §2 makes them required for redirect-based grants)
+    let redirect_based = md.grant_types.iter().any(|g| g.is_redirect_based());
     if redirect_based && md.redirect_uris.is_empty() {
-        return Err(super::bad_redirect(
+        return Err(invalid_redirect_uri(
             "redirect_uris is required for the authorization_code and implicit grants",
         ));
     }
     let redirect_rules = RedirectRules {
         application_type: md.application_type,
-        uses_implicit,
-        allow_native_https: rules.allow_native_https_redirects,
+        uses_implicit: md.uses_implicit(),
+        allow_native_https,
     };
     for uri in &md.redirect_uris {
         redirect::check(uri, redirect_rules)?;
@@ -95,20 +73,18 @@ pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, Metadat
 
     // token endpoint authentication (RFC 7591 §2, OIDC Core §9)
     let method = md.token_endpoint_auth_method;
-    if !policy
-        .token_endpoint_auth_methods
-        .iter()
-        .any(|m| m == method.as_str())
-    {
-        return Err(icm(format!(
+    if !policy.token_endpoint_auth_methods.contains(&method) {
+        return Err(invalid_metadata(format!(
             "token_endpoint_auth_method {} is not supported",
             quoted(method.as_str())
         )));
     }
     if let Some(alg) = &md.token_endpoint_auth_signing_alg {
         if alg == "none" {
-            // OIDC DCR §2 (R31)
-            return Err(icm("token_endpoint_auth_signing_alg must not be \"none\""));
+            // OIDC DCR §2: "none" must not be used
+            return Err(invalid_metadata(
+                "token_endpoint_auth_signing_alg must not be \"none\"",
+            ));
         }
         supported(
             "token_endpoint_auth_signing_alg",
@@ -117,12 +93,12 @@ pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, Metadat
         )?;
         match method {
             AuthMethod::ClientSecretJwt if !super::is_mac_alg(alg) => {
-                return Err(icm(
+                return Err(invalid_metadata(
                     "client_secret_jwt needs an HS* token_endpoint_auth_signing_alg",
                 ))
             }
             AuthMethod::PrivateKeyJwt if super::is_mac_alg(alg) => {
-                return Err(icm(
+                return Err(invalid_metadata(
                     "private_key_jwt needs an asymmetric token_endpoint_auth_signing_alg",
                 ))
             }
@@ -130,17 +106,20 @@ pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, Metadat
         }
     }
 
-    // algorithms against what discovery advertises (digest §7.6)
+    // algorithms against what discovery advertises (OIDC Discovery §3)
     supported(
         "id_token_signed_response_alg",
         &md.id_token_signed_response_alg,
         &policy.id_token_signing_algs,
     )?;
     if md.id_token_signed_response_alg == "none"
-        && response_sets.iter().any(|s| s.contains("id_token"))
+        && md
+            .response_types
+            .iter()
+            .any(|r| r.contains(ResponseToken::IdToken))
     {
-        // OIDC DCR §2 (R30)
-        return Err(icm(
+        // OIDC DCR §2: "none" only when no ID Token comes from the authorization endpoint
+        return Err(invalid_metadata(
             "id_token_signed_response_alg \"none\" is not allowed with a response type that returns an ID Token",
         ));
     }
@@ -177,165 +156,163 @@ pub fn validate(md: &ClientMetadata, rules: &Rules) -> Result<Validated, Metadat
         &policy.request_object_encryption_encs,
     )?;
 
-    // keys (digest §1.1 rows 11–12, §6)
+    // keys (OIDC DCR §2: jwks_uri or jwks, never both; public keys only)
     if md.jwks.is_some() && md.jwks_uri.is_some() {
-        return Err(icm("jwks and jwks_uri must not both be present"));
+        return Err(invalid_metadata(
+            "jwks and jwks_uri must not both be present",
+        ));
     }
     if let Some(uri) = &md.jwks_uri {
         https_url("jwks_uri", uri)?;
     }
     if let Some(jwks) = &md.jwks {
-        check_jwks(jwks)?;
+        PublicJwkSet::parse_map(jwks)
+            .and_then(|set| set.check_registrable(MAX_JWKS_KEYS))
+            .map_err(|e| invalid_metadata(format!("jwks: {e}")))?;
     }
     let has_keys = md.jwks.is_some() || md.jwks_uri.is_some();
     if method == AuthMethod::PrivateKeyJwt && !has_keys {
-        return Err(icm("private_key_jwt requires jwks or jwks_uri"));
+        return Err(invalid_metadata(
+            "private_key_jwt requires jwks or jwks_uri",
+        ));
     }
-    let asymmetric_encryption = [&md.id_token_encryption, &md.userinfo_encryption]
-        .into_iter()
-        .flatten()
-        .any(|e| !super::is_symmetric_jwe_alg(&e.alg));
-    if asymmetric_encryption && !has_keys {
+    if md.uses_asymmetric_encryption() && !has_keys {
         // Responses are encrypted to the client's public key (OIDC Core §10.2).
-        return Err(icm(
+        return Err(invalid_metadata(
             "encrypted responses with an asymmetric alg require jwks or jwks_uri",
         ));
     }
     if method == AuthMethod::None && md.uses_symmetric_algorithm() {
         // A public client has no secret to key a MAC or symmetric encryption with
-        // (OIDC Core §10.1, §10.2; R106).
-        return Err(icm(
+        // (OIDC Core §10.1, §10.2).
+        return Err(invalid_metadata(
             "a public client (token_endpoint_auth_method \"none\") cannot use HS* or symmetric encryption algorithms",
         ));
     }
 
-    // human-readable URLs, tagged or not (digest §1.1 rows 7–10)
+    // human-readable URLs, tagged or not (OIDC DCR §2, RFC 7591 §2)
     for (name, value) in &md.localized {
         if name.starts_with("client_name") {
             continue;
         }
         let Some(url) = redirect::parse_strict(value) else {
-            return Err(icm(format!("{} must be an absolute URL", quoted(name))));
+            return Err(invalid_metadata(format!(
+                "{} must be an absolute URL",
+                quoted(name)
+            )));
         };
         if !matches!(url.scheme(), "https" | "http") {
-            return Err(icm(format!(
+            return Err(invalid_metadata(format!(
                 "{} must be an http or https URL",
                 quoted(name)
             )));
         }
     }
     if let Some(uri) = &md.initiate_login_uri {
-        https_url("initiate_login_uri", uri)?; // R34
+        https_url("initiate_login_uri", uri)?; // OIDC DCR §2: https
     }
     if let Some(uris) = &md.request_uris {
         for uri in uris {
-            // R35; a fragment is allowed here (OIDC DCR §2)
+            // https, as the OP cannot be assumed to verify the request object (OIDC DCR §2);
+            // a fragment is allowed here
             https_url("request_uris", uri)?;
         }
     }
 
-    // scope, acr values
+    // scope (RFC 6749 §3.3), acr values (OIDC DCR §2)
     if let Some(scope) = &md.scope {
         let tokens: Vec<&str> = scope.split(' ').collect();
         if tokens.iter().any(|t| !super::is_scope_token(t)) {
-            return Err(icm(
+            return Err(invalid_metadata(
                 "scope must be space-separated scope tokens (RFC 6749 section 3.3)",
             ));
         }
         if let Some(allowed) = &policy.scopes {
             if let Some(bad) = tokens.iter().find(|t| !allowed.iter().any(|a| a == *t)) {
-                return Err(icm(format!("scope {} is not supported", quoted(bad))));
+                return Err(invalid_metadata(format!(
+                    "scope {} is not supported",
+                    quoted(bad)
+                )));
             }
         }
     }
     if let (Some(values), Some(allowed)) = (&md.default_acr_values, &policy.acr_values) {
         if let Some(bad) = values.iter().find(|v| !allowed.contains(v)) {
-            return Err(icm(format!("acr value {} is not supported", quoted(bad))));
+            return Err(invalid_metadata(format!(
+                "acr value {} is not supported",
+                quoted(bad)
+            )));
         }
     }
 
-    // subject type and sector (digest §5)
+    // subject type and sector (OIDC Core §8, §8.1)
     if !policy.subject_types.contains(&md.subject_type) {
-        return Err(icm(format!(
+        return Err(invalid_metadata(format!(
             "subject_type {} is not supported",
-            quoted(&md.subject_type)
+            quoted(md.subject_type.as_str())
         )));
     }
-    let sector_host = match &md.sector_identifier_uri {
+    let sector_uri_host = match &md.sector_identifier_uri {
         Some(uri) => Some(
-            https_url("sector_identifier_uri", uri)? // R32
+            https_url("sector_identifier_uri", uri)?
                 .host_str()
                 .unwrap_or_default()
                 .to_owned(),
         ),
         None => None,
     };
-    let sector_host = if md.subject_type == "pairwise" {
-        match sector_host {
-            Some(host) => Some(host),
-            None => {
-                let hosts: BTreeSet<String> = md
-                    .redirect_uris
-                    .iter()
-                    .filter_map(|u| redirect::host_of(u))
-                    .collect();
-                if hosts.len() > 1 {
-                    // OIDC Core §8.1 (R43)
-                    return Err(icm(
-                        "a pairwise client with redirect URIs on several hosts must register a sector_identifier_uri",
-                    ));
-                }
-                hosts.into_iter().next()
+    let sector_host = match (md.subject_type, sector_uri_host) {
+        (SubjectType::Public, _) => None,
+        (SubjectType::Pairwise, Some(host)) => Some(host),
+        (SubjectType::Pairwise, None) => {
+            let hosts: BTreeSet<String> = md
+                .redirect_uris
+                .iter()
+                .filter_map(|u| redirect::host_of(u))
+                .collect();
+            if hosts.len() > 1 {
+                // OIDC Core §8.1
+                return Err(invalid_metadata(
+                    "a pairwise client with redirect URIs on several hosts must register a sector_identifier_uri",
+                ));
             }
+            hosts.into_iter().next()
         }
-    } else {
-        None
     };
     Ok(Validated { sector_host })
 }
 
-/// The set of tokens of one response type entry (order does not matter, RFC 6749 §3.1.1).
-fn response_type_tokens(entry: &str) -> Result<BTreeSet<&str>, MetadataError> {
-    let mut set = BTreeSet::new();
-    for token in entry.split(' ') {
-        if !matches!(token, "code" | "id_token" | "token" | "none") || !set.insert(token) {
-            return Err(icm(format!("response type {} is not valid", quoted(entry))));
-        }
-    }
-    if set.contains("none") && set.len() > 1 {
-        return Err(icm(format!("response type {} is not valid", quoted(entry))));
-    }
-    Ok(set)
-}
-
-/// Digest §2 steps 3–4: the forward table and the reverse direction under token membership (C13).
-fn check_consistency(md: &ClientMetadata, sets: &[BTreeSet<&str>]) -> Result<(), MetadataError> {
-    let has_grant = |g: &str| md.grant_types.iter().any(|x| x == g);
-    for (entry, set) in md.response_types.iter().zip(sets) {
-        if set.contains("code") && !has_grant("authorization_code") {
-            return Err(icm(format!(
+/// OIDC DCR §2 and RFC 7591 §2.1: every response type needs the grant types it implies, and
+/// every redirect-based grant needs a response type that uses it. Membership of a token
+/// counts, so `code id_token` satisfies `authorization_code` (a project decision: an exact
+/// match would refuse OIDC hybrid clients).
+fn check_consistency(md: &ClientMetadata) -> Result<(), MetadataError> {
+    for entry in &md.response_types {
+        if entry.contains(ResponseToken::Code) && !md.has_grant(GrantType::AuthorizationCode) {
+            return Err(invalid_metadata(format!(
                 "response type {} needs the authorization_code grant type",
-                quoted(entry)
+                quoted(entry.as_str())
             )));
         }
-        if (set.contains("token") || set.contains("id_token")) && !has_grant("implicit") {
-            return Err(icm(format!(
+        if entry.is_implicit() && !md.has_grant(GrantType::Implicit) {
+            return Err(invalid_metadata(format!(
                 "response type {} needs the implicit grant type",
-                quoted(entry)
+                quoted(entry.as_str())
             )));
         }
     }
-    if has_grant("authorization_code") && !sets.iter().any(|s| s.contains("code")) {
-        return Err(icm(
+    if md.has_grant(GrantType::AuthorizationCode)
+        && !md
+            .response_types
+            .iter()
+            .any(|r| r.contains(ResponseToken::Code))
+    {
+        return Err(invalid_metadata(
             "grant type authorization_code needs a response type containing code",
         ));
     }
-    if has_grant("implicit")
-        && !sets
-            .iter()
-            .any(|s| s.contains("token") || s.contains("id_token"))
-    {
-        return Err(icm(
+    if md.has_grant(GrantType::Implicit) && !md.response_types.iter().any(|r| r.is_implicit()) {
+        return Err(invalid_metadata(
             "grant type implicit needs a response type containing token or id_token",
         ));
     }
@@ -346,7 +323,10 @@ fn supported(name: &str, value: &str, allowed: &[String]) -> Result<(), Metadata
     if allowed.iter().any(|a| a == value) {
         Ok(())
     } else {
-        Err(icm(format!("{name} {} is not supported", quoted(value))))
+        Err(invalid_metadata(format!(
+            "{name} {} is not supported",
+            quoted(value)
+        )))
     }
 }
 
@@ -366,49 +346,8 @@ fn encryption(
 fn https_url(name: &str, value: &str) -> Result<url::Url, MetadataError> {
     match redirect::parse_strict(value) {
         Some(url) if url.scheme() == "https" && url.host().is_some() => Ok(url),
-        _ => Err(icm(format!("{name} must be an absolute https URL"))),
+        _ => Err(invalid_metadata(format!(
+            "{name} must be an absolute https URL"
+        ))),
     }
-}
-
-/// A registered JWK Set (digest §1.1 row 12, R28): public keys only, no symmetric keys, and a
-/// `use` on every key when signing and encryption keys are mixed.
-fn check_jwks(jwks: &serde_json::Map<String, Value>) -> Result<(), MetadataError> {
-    let keys = match jwks.get("keys") {
-        Some(Value::Array(keys)) if !keys.is_empty() => keys,
-        _ => return Err(icm("jwks must be a JWK Set with a non-empty keys array")),
-    };
-    if keys.len() > MAX_JWKS_KEYS {
-        return Err(icm(format!("jwks may hold at most {MAX_JWKS_KEYS} keys")));
-    }
-    let mut uses = BTreeSet::new();
-    let mut without_use = false;
-    for key in keys {
-        let Value::Object(map) = key else {
-            return Err(icm("every jwks key must be a JSON object"));
-        };
-        match map.get("kty").and_then(Value::as_str) {
-            Some("oct") => return Err(icm("jwks must not hold symmetric (oct) keys")),
-            Some(_) => {}
-            None => return Err(icm("every jwks key needs a kty")),
-        }
-        if PRIVATE_JWK_MEMBERS.iter().any(|m| map.contains_key(*m)) {
-            return Err(icm(
-                "jwks must hold public keys only (no private key members)",
-            ));
-        }
-        josekit::jwk::Jwk::from_map(map.clone())
-            .map_err(|_| icm("jwks holds a key that is not a valid JWK"))?;
-        match map.get("use").and_then(Value::as_str) {
-            Some(u) => {
-                uses.insert(u.to_owned());
-            }
-            None => without_use = true,
-        }
-    }
-    if uses.len() > 1 && without_use {
-        return Err(icm(
-            "jwks mixes signing and encryption keys, so every key needs a use member",
-        ));
-    }
-    Ok(())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
+use crate::clock::SharedClock;
 
 /// jti → (state, generation, signed record, expires_at; 0 = never).
 /// state: 1 = amended, 2 = revoked.
@@ -18,6 +19,7 @@ const REVOKED: u8 = 2;
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    clock: SharedClock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -25,8 +27,9 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl EmbeddedStore {
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, clock: SharedClock) -> Result<Self, StoreError> {
         let path = path.to_owned();
+        let now = clock.now().map_err(unavailable)?;
         let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -38,7 +41,6 @@ impl EmbeddedStore {
             let txn = db.begin_write().map_err(unavailable)?;
             {
                 let mut table = txn.open_table(RECORDS).map_err(unavailable)?;
-                let now = super::now();
                 table
                     .retain(|_, (_, _, _, expires)| expires == 0 || expires > now)
                     .map_err(unavailable)?;
@@ -48,7 +50,10 @@ impl EmbeddedStore {
         })
         .await
         .map_err(unavailable)??;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            clock,
+        })
     }
 }
 
@@ -56,6 +61,7 @@ impl StatusStore for EmbeddedStore {
     async fn load(&self, jti: &str) -> Result<Option<StoredRecord>, StoreError> {
         let db = self.db.clone();
         let jti = jti.to_owned();
+        let now = self.clock.now().map_err(unavailable)?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(unavailable)?;
             let table = match txn.open_table(RECORDS) {
@@ -67,7 +73,7 @@ impl StatusStore for EmbeddedStore {
                 return Ok(None);
             };
             let (state, generation, signed, expires) = guard.value();
-            if expires != 0 && expires <= super::now() {
+            if expires != 0 && expires <= now {
                 return Ok(None);
             }
             Ok(Some(StoredRecord {
@@ -89,6 +95,7 @@ impl StatusStore for EmbeddedStore {
         let db = self.db.clone();
         let jti = jti.to_owned();
         let record = record.clone();
+        let now = self.clock.now().map_err(unavailable)?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_write().map_err(unavailable)?;
             let outcome = {
@@ -99,9 +106,7 @@ impl StatusStore for EmbeddedStore {
                 });
                 let current_generation = match current {
                     Some((REVOKED, _, _)) => return Ok(WriteOutcome::AlreadyRevoked),
-                    Some((_, generation, expires)) if expires == 0 || expires > super::now() => {
-                        generation
-                    }
+                    Some((_, generation, expires)) if expires == 0 || expires > now => generation,
                     _ => 0,
                 };
                 if current_generation != expected_generation && record.state != RecordState::Revoked

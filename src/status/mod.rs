@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::keys::{KeyRing, Shared, VerifierSet};
+use crate::clock::SharedClock;
+use crate::keys::{KeySource, RegistrarKeys};
 
 pub use record::{Amendment, ClientStatus};
 
@@ -155,14 +156,15 @@ impl StatusStore for AnyStore {
     }
 }
 
-/// The store with its cache and the registrar keys that sign and verify records.
+/// The store with its cache, and the keys that verify records.
 pub struct StatusService {
     store: AnyStore,
     cache: moka::future::Cache<String, Arc<ClientStatus>>,
     /// Verifies records: the registrar's public keys are enough.
-    verifiers: Shared<VerifierSet>,
-    /// Signs records; only the registrar has it (an edge node only reads).
-    signer: Option<KeyRing>,
+    keys: KeySource,
+    /// Whether this node writes records (the registrar), or only reads them (an edge node).
+    writable: bool,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for StatusService {
@@ -172,34 +174,39 @@ impl std::fmt::Debug for StatusService {
 }
 
 impl StatusService {
-    /// Open the configured store (creating the redb file, or connecting to Redis and
-    /// subscribing to its change channel).
-    pub async fn open(config: &StatusStoreConfig, keys: KeyRing) -> Result<Arc<Self>, StoreError> {
-        Self::open_with(config, keys.verifiers(), Some(keys)).await
+    /// Open the configured store for the registrar, which writes records (creating the redb
+    /// file, or connecting to Redis and subscribing to its change channel).
+    pub async fn open(
+        config: &StatusStoreConfig,
+        keys: impl Into<KeySource>,
+        clock: SharedClock,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(config, keys.into(), true, clock).await
     }
 
     /// Open a store only to read it, with nothing but the registrar's public keys (an edge node
     /// or an OP resolving client_ids).
     pub async fn open_for_reading(
         config: &StatusStoreConfig,
-        verifiers: Shared<VerifierSet>,
+        keys: impl Into<KeySource>,
     ) -> Result<Arc<Self>, StoreError> {
-        Self::open_with(config, verifiers, None).await
+        Self::open_with(config, keys.into(), false, crate::clock::system()).await
     }
 
     async fn open_with(
         config: &StatusStoreConfig,
-        verifiers: Shared<VerifierSet>,
-        signer: Option<KeyRing>,
+        keys: KeySource,
+        writable: bool,
+        clock: SharedClock,
     ) -> Result<Arc<Self>, StoreError> {
         let cache = moka::future::Cache::builder()
             .max_capacity(config.cache_entries)
             .time_to_live(Duration::from_secs(config.cache_ttl_secs.max(1)))
             .build();
         let store = match config.kind {
-            StoreKind::Embedded => {
-                AnyStore::Embedded(embedded::EmbeddedStore::open(&config.path).await?)
-            }
+            StoreKind::Embedded => AnyStore::Embedded(
+                embedded::EmbeddedStore::open(&config.path, clock.clone()).await?,
+            ),
             StoreKind::Redis => {
                 let url = config.redis_url.as_deref().ok_or_else(|| {
                     StoreError::Unavailable("status_store.redis_url is not set".into())
@@ -218,8 +225,9 @@ impl StatusService {
         Ok(Arc::new(StatusService {
             store,
             cache,
-            verifiers,
-            signer,
+            keys,
+            writable,
+            clock,
         }))
     }
 
@@ -234,7 +242,9 @@ impl StatusService {
             .try_get_with(jti.to_owned(), async {
                 let status = match self.store.load(jti).await? {
                     None => ClientStatus::Active,
-                    Some(stored) => record::verify(&self.verifiers.current(), jti, &stored.signed)?,
+                    Some(stored) => {
+                        record::verify(&self.keys.verification().verifiers, jti, &stored.signed)?
+                    }
                 };
                 Ok::<_, StoreError>(Arc::new(status))
             })
@@ -242,10 +252,11 @@ impl StatusService {
             .map_err(|e| (*e).clone())
     }
 
-    /// Write an amendment or a revocation for `jti`, conditional on the generation the caller
-    /// authenticated against.
+    /// Write an amendment or a revocation for `jti`, signed with `keys`, conditional on the
+    /// generation the caller authenticated against.
     pub async fn write(
         &self,
+        keys: &RegistrarKeys,
         jti: &str,
         expected_generation: u64,
         status: &ClientStatus,
@@ -262,10 +273,16 @@ impl StatusService {
                 ))
             }
         };
-        let signer = self.signer.as_ref().ok_or_else(|| {
-            StoreError::Unavailable("this node only reads the status store".into())
-        })?;
-        let signed = record::sign(&signer.current(), jti, status)?;
+        if !self.writable {
+            return Err(StoreError::Unavailable(
+                "this node only reads the status store".into(),
+            ));
+        }
+        let now = self
+            .clock
+            .now()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let signed = record::sign(keys, jti, status, now)?;
         let stored = StoredRecord {
             state,
             signed,
@@ -280,12 +297,4 @@ impl StatusService {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
-}
-
-/// Seconds since the epoch.
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -1,13 +1,15 @@
 //! Status records, signed by the registrar's active key like client_ids (with their own `typ`),
 //! so that a record cannot be forged or moved to another client without the private key.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::StoreError;
 use crate::client_id::Provenance;
 use crate::jose::{self, CompactJws};
 use crate::keys::{RegistrarKeys, VerifierSet};
+use crate::metadata::{json::compact, ClientMetadata};
 
 /// `typ` of status records (RFC 8725 §3.11: explicit typing keeps them apart from client_ids).
 pub const STATUS_TYP: &str = "client-status+jwt";
@@ -18,26 +20,28 @@ pub enum ClientStatus {
     /// No record: the client_id's own metadata applies.
     Active,
     /// Updated (RFC 7592 §2.2): this metadata replaces the client_id's.
-    Amended(Box<Amendment>),
+    Amended(Arc<Amendment>),
     /// Deleted (RFC 7592 §2.3): the client_id, its secret and its RAT no longer work.
     Revoked,
 }
 
-/// The replacement produced by an update.
+/// The replacement produced by an update (RFC 7592 §2.2). The short member names are the
+/// stored format: records written earlier must keep verifying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Amendment {
     /// The registration access token generation; each update increments it, rotating the RAT.
     #[serde(rename = "gen")]
     pub generation: u64,
-    /// The validated metadata in compact form, like the client_id's `metadata` claim.
-    pub metadata: Map<String, Value>,
+    /// The validated metadata, defaults left out like the client_id's `metadata` claim.
+    #[serde(with = "compact")]
+    pub metadata: ClientMetadata,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     /// kid of the client_secret derivation key, when the client has a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stmt: Option<Provenance>,
+    #[serde(rename = "csk", default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_kid: Option<String>,
+    #[serde(rename = "stmt", default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,7 +53,13 @@ struct Payload {
     amendment: Option<Amendment>,
 }
 
-pub fn sign(keys: &RegistrarKeys, jti: &str, status: &ClientStatus) -> Result<String, StoreError> {
+/// Sign a record for `jti`, issued at `now`.
+pub fn sign(
+    keys: &RegistrarKeys,
+    jti: &str,
+    status: &ClientStatus,
+    now: u64,
+) -> Result<String, StoreError> {
     let (name, amendment) = match status {
         ClientStatus::Amended(a) => ("amended", Some(a.as_ref().clone())),
         ClientStatus::Revoked => ("revoked", None),
@@ -57,17 +67,12 @@ pub fn sign(keys: &RegistrarKeys, jti: &str, status: &ClientStatus) -> Result<St
     };
     let payload = Payload {
         jti: jti.to_owned(),
-        iat: super::now(),
+        iat: now,
         status: name.to_owned(),
         amendment,
     };
-    let key = keys.active_signing_key();
-    let mut header = Map::new();
-    header.insert("alg".into(), Value::String(key.alg.into()));
-    header.insert("kid".into(), Value::String(key.kid.clone()));
-    header.insert("typ".into(), Value::String(STATUS_TYP.into()));
     let bytes = serde_json::to_vec(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    jose::sign_compact(&header, &bytes, key.signer.as_ref())
+    jose::sign_typed(keys.signing_key(), STATUS_TYP, &bytes)
         .map_err(|e| StoreError::Corrupt(format!("signing a status record: {e}")))
 }
 
@@ -92,7 +97,7 @@ pub fn verify(
     }
     match (payload.status.as_str(), payload.amendment) {
         ("revoked", _) => Ok(ClientStatus::Revoked),
-        ("amended", Some(a)) => Ok(ClientStatus::Amended(Box::new(a))),
+        ("amended", Some(a)) => Ok(ClientStatus::Amended(Arc::new(a))),
         _ => Err(corrupt("unknown status")),
     }
 }
@@ -106,17 +111,24 @@ mod tests {
     fn records_round_trip_and_cannot_move_between_clients() {
         let json = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
         let keys = RegistrarKeys::from_json(json.to_string().as_bytes()).unwrap();
-        let amended = ClientStatus::Amended(Box::new(Amendment {
+        let metadata = ClientMetadata::parse(
+            serde_json::json!({"redirect_uris": ["https://rp.example/cb"]})
+                .as_object()
+                .unwrap(),
+            crate::metadata::SubjectType::Public,
+        )
+        .unwrap();
+        let amended = ClientStatus::Amended(Arc::new(Amendment {
             generation: 3,
-            metadata: Map::new(),
+            metadata,
             sector: None,
-            csk: Some("k".into()),
-            stmt: None,
+            client_secret_kid: Some("k".into()),
+            provenance: None,
         }));
-        let signed = sign(&keys, "jti-a", &amended).unwrap();
+        let signed = sign(&keys, "jti-a", &amended, 100).unwrap();
         assert_eq!(verify(keys.verifiers(), "jti-a", &signed).unwrap(), amended);
         assert!(verify(keys.verifiers(), "jti-b", &signed).is_err());
-        let revoked = sign(&keys, "jti-a", &ClientStatus::Revoked).unwrap();
+        let revoked = sign(&keys, "jti-a", &ClientStatus::Revoked, 100).unwrap();
         assert_eq!(
             verify(keys.verifiers(), "jti-a", &revoked).unwrap(),
             ClientStatus::Revoked

@@ -2,9 +2,12 @@ use std::net::TcpListener;
 
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
+use stateless_dcr::client_id::{self, ClientIdClaims};
 use stateless_dcr::config::{Config, TrustedIssuer};
 use stateless_dcr::jose;
-use stateless_dcr::keys::{self, RegistrarKeys, SigningAlg};
+use stateless_dcr::keys::{self, KeySource, PublishedKeys, RegistrarKeys, SigningAlg, VerifierSet};
+use stateless_dcr::metadata::{ClientMetadata, SubjectType};
+use stateless_dcr::resolve::{Resolver, ResolverOptions};
 use stateless_dcr::Application;
 use tempfile::TempDir;
 
@@ -433,5 +436,52 @@ pub fn web_claims() -> Value {
         "software_version": "1.0",
         "client_name": "Test Client",
         "redirect_uris": ["https://rp.example.com/cb"],
+    })
+}
+
+/// Claims of a client_id for `metadata` (a JSON object), as the registrar would sign them, with
+/// a registration access token key when `keys` is given.
+pub fn client_id_claims(
+    issuer: &str,
+    metadata: Value,
+    exp: Option<u64>,
+    keys: Option<&RegistrarKeys>,
+) -> ClientIdClaims {
+    ClientIdClaims {
+        iss: issuer.to_owned(),
+        jti: client_id::new_jti().unwrap(),
+        iat: now() - 10,
+        exp,
+        client_secret_kid: None,
+        access_token_kid: keys.map(|k| k.registration_access_token().active_kid().to_owned()),
+        provenance: None,
+        sector: None,
+        metadata: ClientMetadata::parse(metadata.as_object().unwrap(), SubjectType::Public)
+            .unwrap(),
+    }
+}
+
+/// A resolver with nothing but the registrar's published JWKS, as an edge node has.
+pub async fn edge_resolver(app: &TestApp) -> Resolver {
+    let jwks: Value = app
+        .client
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Resolver::new(ResolverOptions {
+        issuer: app.address.clone(),
+        keys: KeySource::Published(PublishedKeys::new(
+            VerifierSet::from_jwks(&jwks).unwrap(),
+            None,
+        )),
+        status: None,
+        fetcher: None,
+        audiences: vec![],
+        cache_entries: 100,
+        clock: stateless_dcr::clock::system(),
     })
 }

@@ -1,11 +1,13 @@
 //! GET /register/{client_id} (RFC 7592 §2.1, OIDC DCR §4; R46–R51, R57, R59, R63, R80, R101, R105).
 
 use serde_json::{json, Value};
-use stateless_dcr::client_id::{self, ClientIdClaims};
+use stateless_dcr::client_id;
 use stateless_dcr::config::Management;
 use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
 
-use crate::helpers::{deployment, now, spawn_app, spawn_app_with, spawn_deployment, web_claims};
+use crate::helpers::{
+    client_id_claims, deployment, now, spawn_app, spawn_app_with, spawn_deployment, web_claims,
+};
 
 #[tokio::test]
 async fn read_returns_the_current_configuration() {
@@ -122,31 +124,28 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
     let app = spawn_deployment(d, |_| {}).await;
     let issuer = app.address.clone();
 
-    let claims = |exp: Option<u64>| ClientIdClaims {
-        iss: issuer.clone(),
-        jti: client_id::new_jti().unwrap(),
-        iat: now() - 100,
-        exp,
-        csk: None,
-        rtk: Some(old_keys.registration_access_token.active().0.to_owned()),
-        stmt: None,
-        sector: None,
-        metadata: json!({"redirect_uris": ["https://rp.example.com/cb"]})
-            .as_object()
-            .unwrap()
-            .clone(),
+    let claims = |exp: Option<u64>| {
+        client_id_claims(
+            &issuer,
+            json!({"redirect_uris": ["https://rp.example.com/cb"]}),
+            exp,
+            Some(&old_keys),
+        )
     };
     let valid = claims(None);
     let id = client_id::mint(&old_keys, &valid, 4096).unwrap();
     let token = client_id::registration_access_token(
-        &old_keys,
-        valid.rtk.as_deref().unwrap(),
+        old_keys.registration_access_token(),
+        valid.access_token_kid.as_deref().unwrap(),
         &valid.jti,
         0,
     )
     .unwrap();
     let answer = app
-        .get_config(&format!("{}/register/{id}", app.address), Some(&token))
+        .get_config(
+            &format!("{}/register/{id}", app.address),
+            Some(token.expose()),
+        )
         .await;
     assert_eq!(
         answer.status, 200,
@@ -157,15 +156,18 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
     let expired = claims(Some(now() - 1));
     let id = client_id::mint(&old_keys, &expired, 4096).unwrap();
     let token = client_id::registration_access_token(
-        &old_keys,
-        expired.rtk.as_deref().unwrap(),
+        old_keys.registration_access_token(),
+        expired.access_token_kid.as_deref().unwrap(),
         &expired.jti,
         0,
     )
     .unwrap();
-    app.get_config(&format!("{}/register/{id}", app.address), Some(&token))
-        .await
-        .assert_error(401, "invalid_token");
+    app.get_config(
+        &format!("{}/register/{id}", app.address),
+        Some(token.expose()),
+    )
+    .await
+    .assert_error(401, "invalid_token");
 
     // new registrations are signed with the new active key
     let body = app

@@ -215,10 +215,11 @@ async fn without_redis_update_and_delete_fail_with_503_and_registration_goes_on(
 
 #[tokio::test]
 async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_secret_keys_only() {
-    use stateless_dcr::keys::{DerivationKeys, VerifierSet};
-    use stateless_dcr::resolve::{Credentials, Invalid, ResolveError, Resolver, ResolverOptions};
+    use stateless_dcr::keys::{DerivationKeys, PublishedKeys, RegistrarKeys, VerifierSet};
+    use stateless_dcr::resolve::{
+        Credentials, InvalidClient, ResolveError, Resolver, ResolverOptions,
+    };
     use stateless_dcr::status::StatusService;
-    use std::sync::Arc;
 
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -235,8 +236,6 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
         .json()
         .await
         .unwrap();
-    let verifiers: stateless_dcr::keys::Shared<VerifierSet> =
-        Arc::new(VerifierSet::from_jwks(&jwks).unwrap()).into();
     let key_set: Value =
         serde_json::from_slice(&std::fs::read(&files.config.keys).unwrap()).unwrap();
     let secret_only = files.dir.path().join("client-secret-keys.json");
@@ -246,17 +245,18 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
     )
     .unwrap();
     let secret_keys = DerivationKeys::load_client_secret_keys(&secret_only).unwrap();
-    let status = StatusService::open_for_reading(&redis_store(&redis.url, 3600), verifiers.clone())
+    let published = PublishedKeys::new(VerifierSet::from_jwks(&jwks).unwrap(), Some(secret_keys));
+    let status = StatusService::open_for_reading(&redis_store(&redis.url, 3600), published.clone())
         .await
         .unwrap();
     let edge = Resolver::new(ResolverOptions {
         issuer: "https://registrar.test.example".into(),
-        verifiers,
+        keys: published.into(),
         status: Some(status.clone()),
-        client_secret_keys: Some(Arc::new(secret_keys).into()),
         fetcher: None,
         audiences: vec![],
         cache_entries: 100,
+        clock: stateless_dcr::clock::system(),
     });
 
     let info = a
@@ -274,9 +274,11 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
         .authenticate(&client, Credentials::SecretBasic("wrong"))
         .await
         .is_err());
-    // a read-only node cannot write records
+    // a node that opened the store for reading cannot write records, even holding the keys
+    let registrar_keys = RegistrarKeys::load(&files.config.keys).unwrap();
     assert!(status
         .write(
+            &registrar_keys,
             client.jti(),
             0,
             &stateless_dcr::status::ClientStatus::Revoked,
@@ -292,7 +294,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
     let refused = eventually(async || {
         matches!(
             edge.resolve(id).await,
-            Err(ResolveError::Invalid(Invalid::Revoked))
+            Err(ResolveError::InvalidClient(InvalidClient::Revoked))
         )
     })
     .await;

@@ -2,16 +2,15 @@
 //! redirect URI matching, each client authentication method, the HTTP API for OPs, and the
 //! example front door run against real registrations.
 
-use std::sync::Arc;
-
 use serde_json::{json, Map, Value};
-use stateless_dcr::client_id::{self, ClientIdClaims, ClientIdError};
+use stateless_dcr::client_id::{self, ClientIdError};
 use stateless_dcr::jose;
-use stateless_dcr::keys::{RegistrarKeys, SigningAlg, VerifierSet};
-use stateless_dcr::resolve::{Invalid, ResolveError, Resolver, ResolverOptions};
+use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
+use stateless_dcr::resolve::{InvalidClient, ResolveError};
 
 use crate::helpers::{
-    deployment, now, spawn_app_with, spawn_deployment, web_claims, Answer, TestApp,
+    client_id_claims, deployment, edge_resolver, now, spawn_app_with, spawn_deployment, web_claims,
+    Answer, TestApp,
 };
 
 const API_TOKEN: &str = "op-token-0123456789-0123456789-0123456789";
@@ -22,28 +21,6 @@ async fn app() -> TestApp {
         c.token_endpoint = Some("https://op.example.com/token".into());
     })
     .await
-}
-
-/// A resolver with nothing but the registrar's published JWKS, as an edge node has.
-async fn edge_resolver(app: &TestApp) -> Resolver {
-    let jwks: Value = app
-        .client
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Resolver::new(ResolverOptions {
-        issuer: app.address.clone(),
-        verifiers: Arc::new(VerifierSet::from_jwks(&jwks).unwrap()).into(),
-        status: None,
-        client_secret_keys: None,
-        fetcher: None,
-        audiences: vec![],
-        cache_entries: 100,
-    })
 }
 
 async fn resolve_api(app: &TestApp, query: Value) -> Answer {
@@ -68,7 +45,10 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
     // valid, twice (the second from the cache)
     for _ in 0..2 {
         let client = resolver.resolve(id).await.unwrap();
-        assert_eq!(client.metadata.redirect_uris, ["https://rp.example.com/cb"]);
+        assert_eq!(
+            client.metadata().redirect_uris,
+            ["https://rp.example.com/cb"]
+        );
         assert!(client.redirect_uri_matches("https://rp.example.com/cb"));
     }
     // wrong signature (R80)
@@ -78,7 +58,7 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
     let flipped = String::from_utf8(flipped).unwrap();
     assert!(matches!(
         resolver.resolve(&flipped).await,
-        Err(ResolveError::Invalid(Invalid::ClientId(
+        Err(ResolveError::InvalidClient(InvalidClient::ClientId(
             ClientIdError::BadSignature
         )))
     ));
@@ -86,7 +66,7 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
     for garbage in ["", "x", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
         assert!(matches!(
             resolver.resolve(garbage).await,
-            Err(ResolveError::Invalid(_))
+            Err(ResolveError::InvalidClient(_))
         ));
     }
     // unknown kid: minted by another registrar's keys
@@ -97,24 +77,18 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
             .as_bytes(),
     )
     .unwrap();
-    let claims = |exp: Option<u64>| ClientIdClaims {
-        iss: app.address.clone(),
-        jti: client_id::new_jti().unwrap(),
-        iat: now() - 10,
-        exp,
-        csk: None,
-        rtk: None,
-        stmt: None,
-        sector: None,
-        metadata: json!({"redirect_uris": ["https://rp.example.com/cb"]})
-            .as_object()
-            .unwrap()
-            .clone(),
+    let claims = |exp: Option<u64>| {
+        client_id_claims(
+            &app.address,
+            json!({"redirect_uris": ["https://rp.example.com/cb"]}),
+            exp,
+            None,
+        )
     };
     let foreign = client_id::mint(&stranger, &claims(None), 4096).unwrap();
     assert!(matches!(
         resolver.resolve(&foreign).await,
-        Err(ResolveError::Invalid(Invalid::ClientId(
+        Err(ResolveError::InvalidClient(InvalidClient::ClientId(
             ClientIdError::UnknownKey
         )))
     ));
@@ -123,7 +97,7 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
     let expired = client_id::mint(&keys, &claims(Some(now() - 1)), 4096).unwrap();
     assert!(matches!(
         resolver.resolve(&expired).await,
-        Err(ResolveError::Invalid(Invalid::ClientId(
+        Err(ResolveError::InvalidClient(InvalidClient::ClientId(
             ClientIdError::Expired
         )))
     ));
@@ -145,20 +119,12 @@ async fn a_retired_but_listed_key_still_verifies() {
     std::fs::write(&d.config.keys, rotated.to_string()).unwrap();
     let app = spawn_deployment(d, |_| {}).await;
     let resolver = edge_resolver(&app).await;
-    let mut claims = ClientIdClaims {
-        iss: app.address.clone(),
-        jti: client_id::new_jti().unwrap(),
-        iat: now(),
-        exp: None,
-        csk: None,
-        rtk: None,
-        stmt: None,
-        sector: None,
-        metadata: Map::new(),
-    };
-    claims
-        .metadata
-        .insert("grant_types".into(), json!(["client_credentials"]));
+    let claims = client_id_claims(
+        &app.address,
+        json!({"grant_types": ["client_credentials"]}),
+        None,
+        None,
+    );
     let old_id = client_id::mint(&old_keys, &claims, 4096).unwrap();
     resolver
         .resolve(&old_id)

@@ -1,0 +1,361 @@
+//! Typed configuration: one TOML file, every option with a default that runs out of the box
+//! (the development keys in `keys/`). Every option is documented in docs/configuration.md.
+//!
+//! - this module: the options and their defaults;
+//! - [`load`]: reading the file and laying `STATELESS_DCR_*` environment variables over it;
+//! - [`policy`]: the `[policy]` section, the values discovery advertises;
+//! - [`validate`]: what types alone cannot check.
+//!
+//! Unknown options and values of the wrong type fail at start-up with the option's name
+//! (`deny_unknown_fields`); [`Config::validate`] checks the rest, again naming the option.
+
+mod load;
+pub mod policy;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::fetch::FetchConfig;
+use crate::secret::Secret;
+use crate::status::StatusStoreConfig;
+
+pub use load::ENV_PREFIX;
+pub use policy::Policy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration option `{option}`: {message}")]
+    Invalid { option: String, message: String },
+}
+
+pub(crate) fn invalid(option: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        option: option.into(),
+        message: message.into(),
+    }
+}
+
+/// How much of RFC 7592 is offered at the client configuration endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Management {
+    /// Read, update and delete (RFC 7592 §2.1–§2.3); update and delete write to the status store.
+    Full,
+    /// Read (GET) with the registration access token; update and delete answer 405, and no
+    /// status store is opened.
+    ReadOnly,
+    /// Fully stateless (OIDC DCR §8.2): no registration access token and no
+    /// registration_client_uri are issued.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Public base URL of this service; endpoints are published under it.
+    pub public_url: String,
+    /// The `iss` of issued client_ids and of discovery; defaults to `public_url`.
+    pub issuer: Option<String>,
+    /// The registrar key set file.
+    pub keys: PathBuf,
+    /// Whether a registration must carry a software statement (design.md: yes by default).
+    pub require_software_statement: bool,
+    pub management: Management,
+    /// Upper bound on a client_id's lifetime in seconds; 0 means no bound (the statement's `exp`
+    /// still applies).
+    pub max_client_lifetime_secs: u64,
+    /// Longest client_id issued, in characters (digest D5).
+    pub client_id_max_length: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest software statement accepted, in bytes.
+    pub max_statement_bytes: usize,
+    /// Allowed clock difference for `exp`, `nbf` and `iat` of software statements, in seconds.
+    pub clock_skew_secs: u64,
+    /// Accept claimed https redirect URIs for native clients (digest C1, RFC 8252 §7.2).
+    pub allow_native_https_redirects: bool,
+    /// HTTP worker threads; defaults to the number of CPU cores.
+    pub workers: Option<usize>,
+    /// Entries in the cache of verified software statements (0 disables it).
+    pub statement_cache_entries: u64,
+    /// Entries in the cache of verified client_ids.
+    pub client_cache_entries: u64,
+    /// Bearer tokens of the OPs allowed to call `POST /resolve`; empty disables the endpoint.
+    pub resolve_api_tokens: Vec<Secret>,
+    /// Optional endpoints of the OpenID Provider this registrar serves, published in discovery.
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub policy: Policy,
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Where update and delete records live (used with `management = "full"`).
+    pub status_store: StatusStoreConfig,
+    /// Outbound fetches: sector_identifier_uri, client and issuer jwks_uri.
+    pub fetch: FetchConfig,
+    /// Fetch a client's jwks_uri at registration and update, and require a usable public key
+    /// in it, when the client uses private_key_jwt or asks for encrypted responses.
+    pub check_client_jwks_uri: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// How often the key file is checked for changes, in seconds (0: only on SIGHUP).
+    pub keys_reload_secs: u64,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// A tracing filter (`info`, `stateless_dcr=debug,info`); `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// Built-in HTTPS; without it, run behind a TLS-terminating proxy.
+    pub tls: Option<TlsConfig>,
+    pub metrics: MetricsConfig,
+    pub rate_limits: RateLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where the Prometheus endpoint (`GET /metrics`) listens, apart from the public service;
+    /// unset: no metrics endpoint.
+    pub listen: Option<SocketAddr>,
+}
+
+/// One limit: a bucket of `burst` requests refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Registrations per client address.
+    pub registration_per_address: Option<Limit>,
+    /// Registrations per (verified) software statement issuer.
+    pub registration_per_issuer: Option<Limit>,
+    /// Configuration endpoint calls (read, update, delete) per client address.
+    pub configuration_per_address: Option<Limit>,
+    /// Proxies whose `X-Forwarded-For` is believed; the client address is the rightmost entry
+    /// not in this list.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// A software statement issuer this registrar trusts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The statement's `iss`, compared exactly.
+    pub issuer: String,
+    /// The issuer's public JWK Set, from a file...
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// ...or fetched from this https URL (cached per its Cache-Control, refetched once when a
+    /// statement names an unknown kid).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// When set, only statements with one of these `software_id` values are approved.
+    #[serde(default)]
+    pub allowed_software_ids: Option<Vec<String>>,
+    /// When set, clients from this issuer may only register these grant types.
+    #[serde(default)]
+    pub allowed_grant_types: Option<Vec<crate::metadata::GrantType>>,
+    /// When set, clients from this issuer may only register these scope values.
+    #[serde(default)]
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// The development defaults: loopback only, trusting the development federation authority whose
+/// keys are in `keys/` (never for production; docs/security.md).
+pub const DEV_AUTHORITY_ISSUER: &str = "https://federation.dev.example";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            issuer: None,
+            keys: PathBuf::from("keys/dev-registrar-keys.json"),
+            require_software_statement: true,
+            management: Management::Full,
+            max_client_lifetime_secs: 0,
+            client_id_max_length: 4096,
+            max_request_bytes: 64 * 1024,
+            max_statement_bytes: 16 * 1024,
+            clock_skew_secs: 60,
+            allow_native_https_redirects: true,
+            workers: None,
+            statement_cache_entries: 10_000,
+            client_cache_entries: 100_000,
+            resolve_api_tokens: Vec::new(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            policy: Policy::default(),
+            trusted_issuers: vec![TrustedIssuer {
+                issuer: DEV_AUTHORITY_ISSUER.into(),
+                jwks_file: Some(PathBuf::from("keys/dev-authority.jwks.json")),
+                jwks_uri: None,
+                allowed_software_ids: None,
+                allowed_grant_types: None,
+                allowed_scopes: None,
+            }],
+            status_store: StatusStoreConfig::default(),
+            fetch: FetchConfig::default(),
+            check_client_jwks_uri: true,
+            shutdown_timeout_secs: 30,
+            keys_reload_secs: 10,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            tls: None,
+            metrics: MetricsConfig::default(),
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The `iss` of client_ids and discovery.
+    pub fn issuer(&self) -> &str {
+        self.issuer
+            .as_deref()
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/'))
+    }
+
+    /// Whether `public_url` names the local machine (development only).
+    pub fn is_local(&self) -> bool {
+        Url::parse(&self.public_url).is_ok_and(|u| is_loopback_url(&u))
+    }
+}
+
+/// Whether a URL's host is the local machine (the one loopback rule of
+/// [`crate::metadata::redirect::is_loopback`]).
+fn is_loopback_url(url: &Url) -> bool {
+    url.host()
+        .is_some_and(|h| crate::metadata::redirect::is_loopback(&h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_option_is_named() {
+        let err = Config::from_toml("keys = \"k\"\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n")
+            .unwrap_err();
+        assert!(err.contains("listen_port"), "{err}");
+        let err = Config::from_toml("keys = \"k\"\n[policy]\nresponse_type = []\n").unwrap_err();
+        assert!(err.contains("response_type"), "{err}");
+    }
+
+    #[test]
+    fn a_file_never_falls_back_on_development_material() {
+        let err = Config::from_toml("listen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.contains("`keys`"), "{err}");
+        let config = Config::from_toml("keys = \"k\"\n").unwrap();
+        assert!(config.trusted_issuers.is_empty());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("trusted_issuers"), "{err}");
+        let mut public = Config {
+            public_url: "https://registrar.example.com".into(),
+            ..Config::default()
+        };
+        let err = public.validate().unwrap_err().to_string();
+        assert!(err.contains("development authority"), "{err}");
+        public.trusted_issuers[0].issuer = "https://federation.example.com".into();
+        public.validate().unwrap();
+    }
+
+    #[test]
+    fn environment_variables_set_options() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let config = Config::from_toml_with_env(
+            Some("keys = \"k\"\nlisten = \"127.0.0.1:1\"\n"),
+            env(&[
+                ("STATELESS_DCR_LISTEN", "127.0.0.1:2"),
+                (
+                    "STATELESS_DCR_STATUS_STORE__REDIS_URL",
+                    "redis://127.0.0.1:6379/",
+                ),
+                ("STATELESS_DCR_POLICY__SCOPES", "[\"openid\"]"),
+                ("STATELESS_DCR_REQUIRE_SOFTWARE_STATEMENT", "false"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(
+            config.status_store.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/")
+        );
+        assert_eq!(config.policy.scopes, Some(vec!["openid".to_owned()]));
+        assert!(!config.require_software_statement);
+        let err =
+            Config::from_toml_with_env(None, env(&[("STATELESS_DCR_NO_SUCH", "1")])).unwrap_err();
+        assert!(err.contains("no_such"), "{err}");
+        let defaults =
+            Config::from_toml_with_env(None, env(&[("STATELESS_DCR_WORKERS", "3")])).unwrap();
+        assert_eq!(defaults.workers, Some(3));
+        assert_eq!(defaults.trusted_issuers[0].issuer, DEV_AUTHORITY_ISSUER);
+    }
+
+    #[test]
+    fn invalid_value_is_named() {
+        let err = Config::from_toml("keys = \"k\"\nclient_id_max_length = \"long\"\n").unwrap_err();
+        assert!(err.contains("client_id_max_length"), "{err}");
+        let config =
+            Config::from_toml("keys = \"k\"\npublic_url = \"http://rp.example.com\"\n").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("public_url"), "{err}");
+        let config =
+            Config::from_toml("keys = \"k\"\n[policy]\nid_token_signing_algs = [\"RS265\"]\n")
+                .unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("policy.id_token_signing_algs"), "{err}");
+        for (option, value) in [
+            ("grant_types", "[\"magic\"]"),
+            ("response_types", "[\"code  token\"]"),
+            ("token_endpoint_auth_methods", "[\"tls\"]"),
+            ("subject_types", "[\"secret\"]"),
+        ] {
+            let err = Config::from_toml(&format!("keys = \"k\"\n[policy]\n{option} = {value}\n"))
+                .unwrap_err();
+            assert!(err.contains(&format!("policy.{option}")), "{err}");
+        }
+    }
+}

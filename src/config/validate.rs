@@ -1,0 +1,292 @@
+//! What types alone cannot check; each error names its option.
+
+use url::Url;
+
+use super::policy::{KNOWN_JWE_ALGS, KNOWN_JWE_ENCS, KNOWN_JWS_ALGS};
+use super::{invalid, is_loopback_url, Config, ConfigError, Policy, DEV_AUTHORITY_ISSUER};
+use crate::status::StoreKind;
+
+impl Config {
+    /// Checks that types alone cannot express; each error names its option.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let public =
+            Url::parse(&self.public_url).map_err(|e| invalid("public_url", e.to_string()))?;
+        if public.query().is_some() || public.fragment().is_some() {
+            return Err(invalid("public_url", "must not have a query or fragment"));
+        }
+        // Registration endpoints must be https (RFC 7591 §5, OIDC Disc §3, digest R73); plain
+        // http is allowed only on a loopback host, for development.
+        match public.scheme() {
+            "https" => {}
+            "http" if is_loopback_url(&public) => {}
+            _ => {
+                return Err(invalid(
+                    "public_url",
+                    "must be https (http is allowed only for a loopback host, for development)",
+                ))
+            }
+        }
+        if let Some(issuer) = &self.issuer {
+            let url = Url::parse(issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+            if url.scheme() != "https" && !is_loopback_url(&url) {
+                // OIDC Discovery §3: the issuer is an https URL
+                return Err(invalid("issuer", "must be an https URL"));
+            }
+        }
+        if !is_loopback_url(&public)
+            && self
+                .trusted_issuers
+                .iter()
+                .any(|i| i.issuer == DEV_AUTHORITY_ISSUER)
+        {
+            return Err(invalid(
+                "trusted_issuers",
+                "the development authority (whose private key is published) may only be trusted on a loopback public_url",
+            ));
+        }
+        for (name, value) in [
+            ("authorization_endpoint", &self.authorization_endpoint),
+            ("token_endpoint", &self.token_endpoint),
+        ] {
+            if let Some(value) = value {
+                Url::parse(value).map_err(|e| invalid(name, e.to_string()))?;
+            }
+        }
+        if !(512..=65536).contains(&self.client_id_max_length) {
+            return Err(invalid(
+                "client_id_max_length",
+                "must be between 512 and 65536 characters",
+            ));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(invalid("max_request_bytes", "must be at least 1024"));
+        }
+        if self.max_statement_bytes < 256 || self.max_statement_bytes > self.max_request_bytes {
+            return Err(invalid(
+                "max_statement_bytes",
+                "must be at least 256 and at most max_request_bytes",
+            ));
+        }
+        if self.clock_skew_secs > 600 {
+            return Err(invalid("clock_skew_secs", "must be at most 600 seconds"));
+        }
+        if self.workers == Some(0) {
+            return Err(invalid("workers", "must be at least 1"));
+        }
+        self.policy.validate()?;
+        if self.require_software_statement && self.trusted_issuers.is_empty() {
+            return Err(invalid(
+                "trusted_issuers",
+                "no issuer is trusted while require_software_statement is true: nobody could register",
+            ));
+        }
+        if self.resolve_api_tokens.iter().any(|t| t.len() < 32) {
+            return Err(invalid(
+                "resolve_api_tokens",
+                "every token must be at least 32 characters (make one with `openssl rand -base64 32`)",
+            ));
+        }
+        let limits = &self.rate_limits;
+        for (name, limit) in [
+            ("registration_per_address", &limits.registration_per_address),
+            ("registration_per_issuer", &limits.registration_per_issuer),
+            (
+                "configuration_per_address",
+                &limits.configuration_per_address,
+            ),
+        ] {
+            if let Some(limit) = limit {
+                if limit.burst == 0 || !(limit.per_second > 0.0 && limit.per_second.is_finite()) {
+                    return Err(invalid(
+                        format!("rate_limits.{name}"),
+                        "burst must be at least 1 and per_second a positive number",
+                    ));
+                }
+            }
+        }
+        if self.metrics.listen.is_some_and(|m| m == self.listen) {
+            return Err(invalid(
+                "metrics.listen",
+                "must differ from listen: metrics stay off the public registration service",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| invalid("log_level", e.to_string()))?;
+        let store = &self.status_store;
+        if store.kind == StoreKind::Redis {
+            match store.redis_url.as_deref().map(Url::parse) {
+                // no rediss://: this build has no TLS for Redis; use a private network or a tunnel
+                Some(Ok(url)) if matches!(url.scheme(), "redis" | "redis+unix" | "unix") => {}
+                Some(_) => {
+                    return Err(invalid(
+                        "status_store.redis_url",
+                        "must be a redis://, redis+unix:// or unix:// URL (TLS to Redis is not built in)",
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        "status_store.redis_url",
+                        "is required when status_store.kind = \"redis\"",
+                    ))
+                }
+            }
+        }
+        if !(1..=3600).contains(&store.cache_ttl_secs) {
+            return Err(invalid(
+                "status_store.cache_ttl_secs",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        if store.redis_timeout_ms == 0 {
+            return Err(invalid(
+                "status_store.redis_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        for (index, issuer) in self.trusted_issuers.iter().enumerate() {
+            if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}]"),
+                    "set exactly one of jwks_file and jwks_uri",
+                ));
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                if !uri.starts_with("https://") {
+                    return Err(invalid(
+                        format!("trusted_issuers[{index}].jwks_uri"),
+                        "must be an https URL",
+                    ));
+                }
+            }
+            if issuer.issuer.is_empty() {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}].issuer"),
+                    "must not be empty",
+                ));
+            }
+            if self.trusted_issuers[..index]
+                .iter()
+                .any(|other| other.issuer == issuer.issuer)
+            {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}].issuer"),
+                    format!("{:?} is listed twice", issuer.issuer),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let check = |option: &str, values: &[String], known: &[&str]| match values
+            .iter()
+            .find(|v| !known.contains(&v.as_str()))
+        {
+            Some(bad) => Err(invalid(
+                format!("policy.{option}"),
+                format!("unknown value {bad:?}"),
+            )),
+            None => Ok(()),
+        };
+        // grant types, response types, auth methods and subject types are typed: unknown
+        // values were refused when the file was read
+        if self
+            .token_endpoint_auth_signing_algs
+            .iter()
+            .any(|a| a == "none")
+        {
+            // RFC 8414 §2: never "none"
+            return Err(invalid(
+                "policy.token_endpoint_auth_signing_algs",
+                "must not contain \"none\"",
+            ));
+        }
+        check(
+            "token_endpoint_auth_signing_algs",
+            &self.token_endpoint_auth_signing_algs,
+            &KNOWN_JWS_ALGS,
+        )?;
+        check(
+            "id_token_signing_algs",
+            &self.id_token_signing_algs,
+            &KNOWN_JWS_ALGS,
+        )?;
+        check(
+            "userinfo_signing_algs",
+            &self.userinfo_signing_algs,
+            &KNOWN_JWS_ALGS,
+        )?;
+        check(
+            "request_object_signing_algs",
+            &self.request_object_signing_algs,
+            &KNOWN_JWS_ALGS,
+        )?;
+        check(
+            "id_token_encryption_algs",
+            &self.id_token_encryption_algs,
+            &KNOWN_JWE_ALGS,
+        )?;
+        check(
+            "userinfo_encryption_algs",
+            &self.userinfo_encryption_algs,
+            &KNOWN_JWE_ALGS,
+        )?;
+        check(
+            "request_object_encryption_algs",
+            &self.request_object_encryption_algs,
+            &KNOWN_JWE_ALGS,
+        )?;
+        check(
+            "id_token_encryption_encs",
+            &self.id_token_encryption_encs,
+            &KNOWN_JWE_ENCS,
+        )?;
+        check(
+            "userinfo_encryption_encs",
+            &self.userinfo_encryption_encs,
+            &KNOWN_JWE_ENCS,
+        )?;
+        check(
+            "request_object_encryption_encs",
+            &self.request_object_encryption_encs,
+            &KNOWN_JWE_ENCS,
+        )?;
+        if !self.subject_types.contains(&self.default_subject_type) {
+            return Err(invalid(
+                "policy.default_subject_type",
+                "must be one of policy.subject_types",
+            ));
+        }
+        if !self.id_token_signing_algs.iter().any(|a| a == "RS256") {
+            // OIDC Discovery §3: RS256 must be supported for ID Tokens, and it is the default of
+            // id_token_signed_response_alg (OIDC DCR §2).
+            return Err(invalid(
+                "policy.id_token_signing_algs",
+                "must contain RS256 (OIDC Discovery §3)",
+            ));
+        }
+        if self.response_types.is_empty() || self.grant_types.is_empty() {
+            return Err(invalid(
+                "policy.response_types",
+                "response_types and grant_types must not be empty",
+            ));
+        }
+        if self.token_endpoint_auth_methods.is_empty() {
+            return Err(invalid(
+                "policy.token_endpoint_auth_methods",
+                "must not be empty",
+            ));
+        }
+        if let Some(scopes) = &self.scopes {
+            if let Some(bad) = scopes.iter().find(|s| !crate::metadata::is_scope_token(s)) {
+                return Err(invalid(
+                    "policy.scopes",
+                    format!("{bad:?} is not a scope token"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Delete a client (RFC 7592 §2.3): afterwards the client_id, its secret and its registration
+//! access token all fail. The revocation is kept until the client_id's `exp`, forever when it
+//! has none.
+
+use super::audit::{Audit, Operation};
+use super::{Registrar, RegistrationError};
+use crate::status::ClientStatus;
+
+impl Registrar {
+    pub async fn delete(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), RegistrationError> {
+        let mut audit = Audit::new(Operation::Delete);
+        let result = async {
+            let keys = self.keys.snapshot();
+            let current = self.authenticate(&keys, client_id, token).await?;
+            audit.describe(&current);
+            self.store()?
+                .write(
+                    &keys,
+                    current.jti(),
+                    current.generation(),
+                    &ClientStatus::Revoked,
+                    current.claims.exp,
+                )
+                .await?;
+            // AlreadyRevoked: a concurrent delete won; the client is gone either way.
+            Ok(())
+        }
+        .await;
+        audit.finish(&result);
+        result
+    }
+}

@@ -1,0 +1,76 @@
+//! The registrar's metadata document, served at both well-known paths: OpenID Provider
+//! Metadata (OIDC Discovery §3) and OAuth 2.0 Authorization Server Metadata (RFC 8414 §2). It
+//! advertises exactly the values the validator enforces, and never changes while the process
+//! runs, so it is built once.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::metadata::{AuthMethod, GrantType, ResponseType, SubjectType};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub registration_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    pub response_types_supported: Vec<ResponseType>,
+    pub grant_types_supported: Vec<GrantType>,
+    pub subject_types_supported: Vec<SubjectType>,
+    pub token_endpoint_auth_methods_supported: Vec<AuthMethod>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub id_token_encryption_alg_values_supported: Vec<String>,
+    pub id_token_encryption_enc_values_supported: Vec<String>,
+    pub userinfo_signing_alg_values_supported: Vec<String>,
+    pub userinfo_encryption_alg_values_supported: Vec<String>,
+    pub userinfo_encryption_enc_values_supported: Vec<String>,
+    pub request_object_signing_alg_values_supported: Vec<String>,
+    pub request_object_encryption_alg_values_supported: Vec<String>,
+    pub request_object_encryption_enc_values_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr_values_supported: Option<Vec<String>>,
+    /// Our own member: the longest client_id this registrar issues, so that OPs and clients
+    /// can size their storage (RFC 6749 §2.2 leaves the size undefined).
+    pub client_id_max_length: usize,
+    /// Our own member: whether a registration must carry a software statement.
+    pub software_statement_required: bool,
+}
+
+impl Discovery {
+    pub(super) fn new(config: &Config, endpoints: &super::Endpoints) -> Self {
+        let p = config.policy.clone();
+        Discovery {
+            issuer: endpoints.issuer.clone(),
+            registration_endpoint: endpoints.registration.clone(),
+            jwks_uri: endpoints.jwks.clone(),
+            authorization_endpoint: config.authorization_endpoint.clone(),
+            token_endpoint: config.token_endpoint.clone(),
+            response_types_supported: p.response_types,
+            grant_types_supported: p.grant_types,
+            subject_types_supported: p.subject_types,
+            token_endpoint_auth_methods_supported: p.token_endpoint_auth_methods,
+            token_endpoint_auth_signing_alg_values_supported: p.token_endpoint_auth_signing_algs,
+            id_token_signing_alg_values_supported: p.id_token_signing_algs,
+            id_token_encryption_alg_values_supported: p.id_token_encryption_algs,
+            id_token_encryption_enc_values_supported: p.id_token_encryption_encs,
+            userinfo_signing_alg_values_supported: p.userinfo_signing_algs,
+            userinfo_encryption_alg_values_supported: p.userinfo_encryption_algs,
+            userinfo_encryption_enc_values_supported: p.userinfo_encryption_encs,
+            request_object_signing_alg_values_supported: p.request_object_signing_algs,
+            request_object_encryption_alg_values_supported: p.request_object_encryption_algs,
+            request_object_encryption_enc_values_supported: p.request_object_encryption_encs,
+            code_challenge_methods_supported: p.code_challenge_methods,
+            scopes_supported: p.scopes,
+            acr_values_supported: p.acr_values,
+            client_id_max_length: config.client_id_max_length,
+            software_statement_required: config.require_software_statement,
+        }
+    }
+}

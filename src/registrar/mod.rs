@@ -1,0 +1,223 @@
+//! The protocol, independent of HTTP: register (RFC 7591 §3, OIDC DCR §3), read, update and
+//! delete (RFC 7592 §2, OIDC DCR §4), and client resolution for the configuration endpoint.
+//!
+//! Each flow reads top to bottom in one function of its own module: [`register`], [`read`],
+//! [`update`], [`delete`]. The checks they share are in `checks`, the audit events and metrics
+//! in `audit`, the response in [`response`], the discovery document in [`discovery`].
+
+mod audit;
+mod checks;
+mod delete;
+pub mod discovery;
+mod error;
+mod read;
+mod register;
+pub mod response;
+mod update;
+
+use std::sync::Arc;
+
+pub use discovery::Discovery;
+pub use error::RegistrationError;
+pub use response::ClientInformation;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError, Management};
+use crate::fetch::Fetcher;
+use crate::keys::{KeyRing, RegistrarKeys};
+use crate::ratelimit::RateLimiter;
+use crate::resolve::{ResolveError, Resolver, ResolverOptions, VerifiedClient};
+use crate::startup::StartupError;
+use crate::statement::TrustedIssuers;
+use crate::status::StatusService;
+
+/// The URLs this registrar publishes, derived once from `public_url`.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoints {
+    /// The `iss` of client_ids and discovery.
+    pub(crate) issuer: String,
+    pub(crate) registration: String,
+    pub(crate) jwks: String,
+}
+
+/// The registrar: its configuration, keys, trusted issuers and status store.
+#[derive(Debug)]
+pub struct Registrar {
+    /// The validated configuration: the one source of every option.
+    config: Config,
+    endpoints: Endpoints,
+    keys: KeyRing,
+    clock: SharedClock,
+    issuers: TrustedIssuers,
+    fetcher: Fetcher,
+    status: Option<Arc<StatusService>>,
+    resolver: Resolver,
+    issuer_limit: Option<RateLimiter>,
+    discovery: Discovery,
+}
+
+impl Registrar {
+    /// Validate the configuration, load every key it names, and open the status store when
+    /// update and delete are offered (`management = "full"`).
+    pub async fn open(config: &Config) -> Result<Self, StartupError> {
+        Self::open_with_clock(config, crate::clock::system()).await
+    }
+
+    /// [`Registrar::open`] with a time source of the caller's (tests set the time).
+    pub async fn open_with_clock(
+        config: &Config,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
+        let parts = Parts::load(config)?;
+        let status = match config.management {
+            Management::Full => Some(
+                StatusService::open(&config.status_store, parts.keys.clone(), clock.clone())
+                    .await?,
+            ),
+            Management::ReadOnly | Management::None => None,
+        };
+        Ok(parts.assemble(config, status, clock))
+    }
+
+    /// Everything but the status store: for tools that only verify client_ids.
+    pub fn without_store(config: &Config) -> Result<Self, StartupError> {
+        Ok(Parts::load(config)?.assemble(config, None, crate::clock::system()))
+    }
+
+    /// The key set in force now.
+    pub fn keys(&self) -> Arc<RegistrarKeys> {
+        self.keys.snapshot()
+    }
+
+    /// Install a new key set without a restart (key rotation): new client_ids are signed with
+    /// its active key; client_ids signed by a key it still lists keep verifying.
+    pub fn replace_keys(&self, keys: RegistrarKeys) {
+        self.keys.replace(keys);
+        self.resolver.clear_cache();
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn management(&self) -> Management {
+        self.config.management
+    }
+
+    pub fn registration_endpoint(&self) -> &str {
+        &self.endpoints.registration
+    }
+
+    pub fn status_service(&self) -> Option<&Arc<StatusService>> {
+        self.status.as_ref()
+    }
+
+    /// The resolver OPs use; it shares this registrar's keys and status store.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// A client as it is now: client_id verified, status record applied. Clients that do not
+    /// verify or were deleted are `Ok(None)`.
+    pub async fn resolve(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<VerifiedClient>>, RegistrationError> {
+        match self.resolver.resolve(client_id).await {
+            Ok(client) => Ok(Some(client)),
+            Err(ResolveError::InvalidClient(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Verify a client_id and parse its metadata, without the status record.
+    pub fn verify_client_id(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
+        self.resolver.verify(client_id)
+    }
+
+    /// The metadata document of both well-known paths.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The public keys that verify client_ids, for `/jwks`.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.snapshot().public_jwks().clone()
+    }
+}
+
+/// What a registrar is made of before its status store is opened.
+struct Parts {
+    keys: KeyRing,
+    fetcher: Fetcher,
+    issuers: TrustedIssuers,
+}
+
+impl Parts {
+    fn load(config: &Config) -> Result<Self, StartupError> {
+        config.validate()?;
+        let keys = RegistrarKeys::load(&config.keys)?;
+        if keys.development_only && !config.is_local() {
+            return Err(ConfigError::Invalid {
+                option: "keys".into(),
+                message: "this key set is marked development_only (its private keys are published); generate your own with `stateless-dcr keys generate`".into(),
+            }
+            .into());
+        }
+        let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| ConfigError::Invalid {
+            option: "fetch".into(),
+            message: e.to_string(),
+        })?;
+        let issuers = TrustedIssuers::load(
+            &config.trusted_issuers,
+            config.statement_cache_entries,
+            &fetcher,
+        )?;
+        Ok(Parts {
+            keys: KeyRing::new(keys),
+            fetcher,
+            issuers,
+        })
+    }
+
+    fn assemble(
+        self,
+        config: &Config,
+        status: Option<Arc<StatusService>>,
+        clock: SharedClock,
+    ) -> Registrar {
+        let base = config.public_url.trim_end_matches('/');
+        let endpoints = Endpoints {
+            issuer: config.issuer().to_owned(),
+            registration: format!("{base}/register"),
+            jwks: format!("{base}/jwks"),
+        };
+        // client assertions name the OP: its issuer, or its token endpoint (RFC 7523 §3)
+        let mut audiences = vec![endpoints.issuer.clone()];
+        audiences.extend(config.token_endpoint.clone());
+        let resolver = Resolver::new(ResolverOptions {
+            issuer: endpoints.issuer.clone(),
+            keys: self.keys.clone().into(),
+            status: status.clone(),
+            fetcher: Some(self.fetcher.clone()),
+            audiences,
+            cache_entries: config.client_cache_entries,
+            clock: clock.clone(),
+        });
+        Registrar {
+            discovery: Discovery::new(config, &endpoints),
+            config: config.clone(),
+            endpoints,
+            keys: self.keys,
+            clock,
+            issuers: self.issuers,
+            fetcher: self.fetcher,
+            status,
+            resolver,
+            issuer_limit: config
+                .rate_limits
+                .registration_per_issuer
+                .map(RateLimiter::new),
+        }
+    }
+}

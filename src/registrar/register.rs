@@ -1,0 +1,107 @@
+//! Register a client (RFC 7591 §3, OIDC DCR §3). Nothing is written anywhere: the registration
+//! lives in the client_id.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::audit::{Audit, Operation};
+use super::checks::{echoed_statement, provenance};
+use super::{ClientInformation, Registrar, RegistrationError};
+use crate::client_id::{self, ClientIdClaims};
+use crate::config::Management;
+use crate::ratelimit::Decision;
+use crate::resolve::VerifiedClient;
+use crate::statement;
+
+impl Registrar {
+    /// `request` is the JSON object of the request body (RFC 7591 §3.1).
+    pub async fn register(
+        &self,
+        request: &Map<String, Value>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let mut audit = Audit::new(Operation::Register);
+        let result = async {
+            let keys = self.keys.snapshot();
+            let now = self.clock.now()?;
+
+            // 1. The software statement; required unless open registration is on (RFC 7591
+            //    §3.1.1 lets the server decide).
+            let verified = self.statement(request, now).await?;
+            if verified.is_none() && self.config.require_software_statement {
+                return Err(RegistrationError::InvalidSoftwareStatement(
+                    "a software statement is required to register with this server".into(),
+                ));
+            }
+            let statement = verified.as_deref();
+            if let Some(statement) = statement {
+                audit.issuer = Some(statement.issuer.clone());
+                audit.software_id = statement
+                    .metadata
+                    .get("software_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if let Some(limiter) = &self.issuer_limit {
+                    if let Decision::Limited(wait) = limiter.check(&statement.issuer) {
+                        crate::metrics::METRICS
+                            .rate_limited
+                            .with_label_values(&["registration_per_issuer"])
+                            .inc();
+                        return Err(RegistrationError::RateLimited {
+                            retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
+                        });
+                    }
+                }
+            }
+
+            // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1).
+            let effective = statement::merge(request, statement);
+
+            // 3. Types, defaults, issuer policy, validation, sector and keys.
+            let (metadata, sector) = self
+                .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
+                .await?;
+
+            // 4. Mint the client_id; the secret and the registration access token derive from it.
+            let exp = self.expiry(now, statement.and_then(|s| s.exp));
+            if exp.is_some_and(|exp| exp <= now) {
+                // Within the clock skew the statement still verified, but a client_id that is
+                // dead on arrival helps nobody.
+                return Err(RegistrationError::InvalidSoftwareStatement(
+                    "the software statement has expired".into(),
+                ));
+            }
+            let claims = ClientIdClaims {
+                iss: self.endpoints.issuer.clone(),
+                jti: client_id::new_jti()?,
+                iat: now,
+                exp,
+                client_secret_kid: metadata
+                    .needs_secret()
+                    .then(|| keys.client_secret().active_kid().to_owned()),
+                access_token_kid: (self.config.management != Management::None)
+                    .then(|| keys.registration_access_token().active_kid().to_owned()),
+                provenance: statement.map(provenance),
+                sector,
+                metadata,
+            };
+            audit.client = Some(claims.jti.clone());
+            let client_id = client_id::mint(&keys, &claims, self.config.client_id_max_length)?;
+            let client = VerifiedClient {
+                client_id: Arc::from(client_id),
+                claims: Arc::new(claims),
+                amendment: None,
+            };
+
+            // 5. Every registered field, the statement echoed unchanged (RFC 7591 §3.2.1).
+            let echoed = statement
+                .is_some()
+                .then(|| echoed_statement(request))
+                .flatten();
+            self.client_information(&keys, client, echoed)
+        }
+        .await;
+        audit.finish(&result);
+        result
+    }
+}

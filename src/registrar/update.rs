@@ -1,0 +1,167 @@
+//! Update a client (RFC 7592 §2.2): the body replaces the metadata as a whole; the client_id
+//! stays, the registration access token rotates. Values fixed by the software statement keep
+//! their precedence unless a statement is presented again.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::audit::{Audit, Operation};
+use super::checks::{echoed_statement, provenance};
+use super::{ClientInformation, Registrar, RegistrationError};
+use crate::metadata::Form;
+use crate::resolve::VerifiedClient;
+use crate::statement;
+use crate::status::{Amendment, ClientStatus, WriteOutcome};
+
+/// Members an update must not carry (RFC 7592 §2.2).
+const FORBIDDEN_IN_UPDATE: [&str; 4] = [
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+];
+
+impl Registrar {
+    pub async fn update(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        request: &Map<String, Value>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let mut audit = Audit::new(Operation::Update);
+        let result = async {
+            let keys = self.keys.snapshot();
+            let now = self.clock.now()?;
+            let current = self.authenticate(&keys, client_id, token).await?;
+            audit.describe(&current);
+            let status = self.store()?;
+
+            // 1. What the request must and must not carry (RFC 7592 §2.2).
+            if let Some(member) = FORBIDDEN_IN_UPDATE
+                .iter()
+                .find(|m| request.contains_key(**m))
+            {
+                return Err(RegistrationError::InvalidClientMetadata(format!(
+                    "{member} must not be sent in an update (RFC 7592 section 2.2)"
+                )));
+            }
+            match request.get("client_id") {
+                Some(Value::String(id)) if id == client_id => {}
+                Some(_) => {
+                    return Err(RegistrationError::InvalidClientMetadata(
+                        "client_id does not match the client being updated".into(),
+                    ))
+                }
+                None => {
+                    return Err(RegistrationError::InvalidClientMetadata(
+                        "an update must carry the client's client_id (RFC 7592 section 2.2)"
+                            .into(),
+                    ))
+                }
+            }
+            if let Some(presented) = request.get("client_secret").filter(|v| !v.is_null()) {
+                // The client never chooses its secret; it may only repeat the current one.
+                let current_secret = self.client_secret(&keys, &current)?;
+                let matches = match (presented, &current_secret) {
+                    (Value::String(p), Some(s)) => s.matches(p),
+                    _ => false,
+                };
+                if !matches {
+                    return Err(RegistrationError::InvalidClientMetadata(
+                        "client_secret is not the client's current secret".into(),
+                    ));
+                }
+            }
+
+            // 2. The statement: presented again (from the same issuer), or the values it fixed
+            //    before keep their precedence.
+            let statement = self.statement(request, now).await?;
+            let (effective, provenance) = match statement.as_deref() {
+                Some(statement) => {
+                    if let Some(before) = current.provenance() {
+                        if before.iss != statement.issuer {
+                            return Err(RegistrationError::UnapprovedSoftwareStatement(
+                                "the statement comes from another issuer than the client's".into(),
+                            ));
+                        }
+                    }
+                    (
+                        statement::merge(request, Some(statement)),
+                        Some(provenance(statement)),
+                    )
+                }
+                None => {
+                    let mut effective = statement::merge(request, None);
+                    let fixed = current
+                        .provenance()
+                        .map(|p| p.fixed.as_slice())
+                        .unwrap_or_default();
+                    let registered = current.metadata().to_json(Form::Full);
+                    for member in fixed {
+                        let Some(value) = registered.get(member) else {
+                            continue;
+                        };
+                        match effective.get(member) {
+                            Some(sent) if !sent.is_null() && sent != value => {
+                                return Err(RegistrationError::InvalidClientMetadata(format!(
+                                    "{member} is fixed by the software statement; present a new statement to change it"
+                                )))
+                            }
+                            _ => {
+                                effective.insert(member.clone(), value.clone());
+                            }
+                        }
+                    }
+                    (effective, current.provenance().cloned())
+                }
+            };
+
+            // 3. The whole validation of a registration (RFC 7592 §2.2).
+            let (metadata, sector) = self
+                .check_metadata(&effective, provenance.as_ref().map(|p| p.iss.as_str()))
+                .await?;
+
+            // 4. Record the amendment. The generation check makes concurrent updates safe, and
+            //    a revoked client can never be amended back to life.
+            let client_secret_kid = metadata.needs_secret().then(|| {
+                current
+                    .client_secret_kid()
+                    .unwrap_or(keys.client_secret().active_kid())
+                    .to_owned()
+            });
+            let generation = current.generation().checked_add(1).ok_or_else(|| {
+                RegistrationError::Internal("the token generation cannot grow further".into())
+            })?;
+            let amendment = Arc::new(Amendment {
+                generation,
+                metadata,
+                sector,
+                client_secret_kid,
+                provenance,
+            });
+            let outcome = status
+                .write(
+                    &keys,
+                    current.jti(),
+                    current.generation(),
+                    &ClientStatus::Amended(amendment.clone()),
+                    current.claims.exp,
+                )
+                .await?;
+            if outcome != WriteOutcome::Written {
+                return Err(RegistrationError::InvalidToken);
+            }
+            let updated = VerifiedClient {
+                amendment: Some(amendment),
+                ..current.as_ref().clone()
+            };
+            // a statement presented with the update is echoed, as at registration
+            let echoed = statement.is_some().then(|| echoed_statement(request)).flatten();
+            self.client_information(&keys, updated, echoed)
+        }
+        .await;
+        audit.finish(&result);
+        result
+    }
+}

@@ -1,0 +1,269 @@
+//! Client authentication at a token endpoint with the method the client registered (OIDC Core
+//! §9): a client_secret (RFC 6749 §2.3.1), a client assertion (RFC 7523 §2.2, §3), or nothing
+//! for a public client.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use josekit::jws::JwsVerifier;
+use serde_json::Value;
+
+use super::{Resolver, VerifiedClient};
+use crate::clock::SharedClock;
+use crate::fetch::DocumentKind;
+use crate::jose::CompactJws;
+use crate::keys::VerifierSet;
+use crate::metadata::{is_mac_alg, AuthMethod};
+use crate::secret::Secret;
+
+/// Credentials presented at a token endpoint (RFC 6749 §2.3, OIDC Core §9, RFC 7523).
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// Nothing but the client_id: only public clients.
+    None,
+    /// From the HTTP Basic header (`client_secret_basic`).
+    SecretBasic(&'a str),
+    /// From the request body (`client_secret_post`).
+    SecretPost(&'a str),
+    /// A `client_assertion` of type `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    Assertion(&'a str),
+}
+
+impl Credentials<'_> {
+    fn method(&self) -> &'static str {
+        match self {
+            Credentials::None => "none",
+            Credentials::SecretBasic(_) => "client_secret_basic",
+            Credentials::SecretPost(_) => "client_secret_post",
+            Credentials::Assertion(_) => "a client assertion",
+        }
+    }
+}
+
+/// Why client authentication failed. Token endpoints answer every one of these with
+/// `invalid_client` (RFC 6749 §5.2); the detail is for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the client registered {registered} but presented {presented}")]
+    WrongMethod {
+        registered: &'static str,
+        presented: &'static str,
+    },
+    #[error("the client secret is wrong")]
+    WrongSecret,
+    #[error("this resolver has no client_secret keys, so it cannot check secrets")]
+    NoSecretKeys,
+    #[error("the client assertion is not acceptable: {0}")]
+    BadAssertion(String),
+    #[error("the client assertion was already used")]
+    Replayed,
+    #[error("the client's keys cannot be obtained: {0}")]
+    KeysUnavailable(String),
+    #[error("the clock cannot tell whether the assertion has expired")]
+    Clock,
+}
+
+/// Clock leeway for client assertions, in seconds.
+pub(super) const ASSERTION_LEEWAY: u64 = 60;
+/// Longest lifetime of a client assertion accepted: a longer one would have to be remembered
+/// longer to keep it single-use.
+pub(super) const MAX_ASSERTION_LIFETIME: u64 = 3600;
+
+/// The memory of assertions seen, each kept until its `exp` plus the leeway.
+pub(super) fn replay_cache(clock: SharedClock) -> moka::sync::Cache<String, ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(1_000_000)
+        .expire_after(UntilAssertionExpiry(clock))
+        .build()
+}
+
+struct UntilAssertionExpiry(SharedClock);
+
+impl moka::Expiry<String, ()> for UntilAssertionExpiry {
+    fn expire_after_create(&self, key: &String, _: &(), _: Instant) -> Option<Duration> {
+        // the key ends with "|exp"
+        let exp = key
+            .rsplit('|')
+            .next()
+            .and_then(|e| e.parse::<u64>().ok())
+            .unwrap_or(0);
+        // a clock that fails keeps the entry for the longest an assertion may live
+        let remaining = match self.0.now() {
+            Ok(now) => exp.saturating_sub(now),
+            Err(_) => MAX_ASSERTION_LIFETIME,
+        };
+        Some(Duration::from_secs(
+            remaining.saturating_add(ASSERTION_LEEWAY),
+        ))
+    }
+}
+
+impl Resolver {
+    /// Authenticate a client at a token endpoint with the method it registered (OIDC Core §9,
+    /// RFC 7523 §3). A method other than the registered one is refused.
+    pub async fn authenticate(
+        &self,
+        client: &VerifiedClient,
+        credentials: Credentials<'_>,
+    ) -> Result<(), AuthError> {
+        let registered = client.metadata().token_endpoint_auth_method;
+        let presented_ok = matches!(
+            (registered, &credentials),
+            (AuthMethod::None, Credentials::None)
+                | (AuthMethod::ClientSecretBasic, Credentials::SecretBasic(_))
+                | (AuthMethod::ClientSecretPost, Credentials::SecretPost(_))
+                | (AuthMethod::ClientSecretJwt, Credentials::Assertion(_))
+                | (AuthMethod::PrivateKeyJwt, Credentials::Assertion(_))
+        );
+        if !presented_ok {
+            return Err(AuthError::WrongMethod {
+                registered: registered.as_str(),
+                presented: credentials.method(),
+            });
+        }
+        match credentials {
+            Credentials::None => Ok(()),
+            Credentials::SecretBasic(secret) | Credentials::SecretPost(secret) => {
+                if self.expected_secret(client)?.matches(secret) {
+                    Ok(())
+                } else {
+                    Err(AuthError::WrongSecret)
+                }
+            }
+            Credentials::Assertion(assertion) => self.check_assertion(client, assertion).await,
+        }
+    }
+
+    fn expected_secret(&self, client: &VerifiedClient) -> Result<Secret, AuthError> {
+        if self.keys.verification().client_secret.is_none() {
+            return Err(AuthError::NoSecretKeys);
+        }
+        // A client whose key was removed has no valid secret any more.
+        self.client_secret(client).ok_or(AuthError::WrongSecret)
+    }
+
+    /// RFC 7523 §3 and OIDC Core §9: `iss` = `sub` = client_id, `aud` names this OP, `exp`
+    /// in the future, a `jti` used once, signed with the registered alg and the client's key
+    /// (private_key_jwt) or its secret (client_secret_jwt).
+    async fn check_assertion(
+        &self,
+        client: &VerifiedClient,
+        assertion: &str,
+    ) -> Result<(), AuthError> {
+        let bad = |why: &str| AuthError::BadAssertion(why.to_owned());
+        let metadata = client.metadata();
+        let method = metadata.token_endpoint_auth_method;
+        let jws = match method {
+            AuthMethod::ClientSecretJwt => CompactJws::parse_allowing_mac(assertion),
+            _ => CompactJws::parse(assertion),
+        }
+        .map_err(|e| AuthError::BadAssertion(e.to_string()))?;
+        let alg = jws.alg().unwrap_or_default().to_owned();
+        // OIDC DCR §2: an alg other than the registered token_endpoint_auth_signing_alg fails
+        if let Some(registered) = &metadata.token_endpoint_auth_signing_alg {
+            if *registered != alg {
+                return Err(bad("signed with another alg than the registered one"));
+            }
+        }
+        let payload = match method {
+            AuthMethod::ClientSecretJwt => {
+                if !is_mac_alg(&alg) {
+                    return Err(bad("client_secret_jwt assertions use an HS* alg"));
+                }
+                let secret = self.expected_secret(client)?;
+                let verifier =
+                    mac_verifier(&alg, secret.expose().as_bytes()).map_err(|e| bad(&e))?;
+                jws.verify(verifier.as_ref())
+            }
+            _ => {
+                let keys = self.client_keys(client).await?;
+                let verifier = keys
+                    .select(jws.kid(), &alg)
+                    .ok_or_else(|| bad("no registered key matches its kid and alg"))?;
+                jws.verify(verifier)
+            }
+        }
+        .map_err(|e| AuthError::BadAssertion(e.to_string()))?;
+        let claims: serde_json::Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|_| bad("the payload is not a JSON object"))?;
+
+        let string = |name: &str| claims.get(name).and_then(Value::as_str);
+        let client_id: &str = &client.client_id;
+        if string("iss") != Some(client_id) || string("sub") != Some(client_id) {
+            return Err(bad("iss and sub must both be the client_id"));
+        }
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => self.audiences.contains(aud),
+            Some(Value::Array(auds)) => auds
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|aud| self.audiences.iter().any(|a| a == aud)),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(bad("aud does not name this server"));
+        }
+        let now = self.clock.now().map_err(|_| AuthError::Clock)?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("exp is required"))?;
+        if now >= exp.saturating_add(ASSERTION_LEEWAY) {
+            return Err(bad("expired"));
+        }
+        if exp > now.saturating_add(MAX_ASSERTION_LIFETIME) {
+            return Err(bad("exp is too far in the future"));
+        }
+        if let Some(nbf) = claims.get("nbf").and_then(Value::as_u64) {
+            if nbf > now.saturating_add(ASSERTION_LEEWAY) {
+                return Err(bad("not valid yet"));
+            }
+        }
+        let jti = string("jti").ok_or_else(|| bad("jti is required"))?;
+        // single use within its lifetime, per node (RFC 7523 §3 item 7)
+        let key = format!("{}|{jti}|{exp}", client.jti());
+        let entry = self.seen_assertions.entry(key).or_insert(());
+        if !entry.is_fresh() {
+            return Err(AuthError::Replayed);
+        }
+        Ok(())
+    }
+
+    /// The client's public keys: registered inline, or fetched from its jwks_uri through the
+    /// guarded fetcher.
+    async fn client_keys(&self, client: &VerifiedClient) -> Result<Arc<VerifierSet>, AuthError> {
+        let metadata = client.metadata();
+        let jwks = match (&metadata.jwks, &metadata.jwks_uri) {
+            (Some(jwks), _) => Arc::new(Value::Object(jwks.clone())),
+            (None, Some(uri)) => {
+                let fetcher = self
+                    .fetcher
+                    .as_ref()
+                    .ok_or_else(|| AuthError::KeysUnavailable("no fetcher configured".into()))?;
+                fetcher
+                    .jwks(uri, DocumentKind::ClientJwks)
+                    .await
+                    .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?
+            }
+            (None, None) => {
+                return Err(AuthError::KeysUnavailable(
+                    "the client registered no keys".into(),
+                ))
+            }
+        };
+        VerifierSet::from_jwks(&jwks)
+            .map(Arc::new)
+            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))
+    }
+}
+
+fn mac_verifier(alg: &str, key: &[u8]) -> Result<Box<dyn JwsVerifier>, String> {
+    use josekit::jws::{HS256, HS384, HS512};
+    let err = |e: josekit::JoseError| e.to_string();
+    Ok(match alg {
+        "HS256" => Box::new(HS256.verifier_from_bytes(key).map_err(err)?),
+        "HS384" => Box::new(HS384.verifier_from_bytes(key).map_err(err)?),
+        "HS512" => Box::new(HS512.verifier_from_bytes(key).map_err(err)?),
+        other => return Err(format!("alg {other} is not a MAC")),
+    })
+}

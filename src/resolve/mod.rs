@@ -1,0 +1,304 @@
+//! Resolution: turning a presented client_id into trusted client information, at an OP's
+//! authorization and token endpoints or at an edge node.
+//!
+//! A [`Resolver`] needs only the registrar's public keys (its JWKS) and, where update and delete
+//! are used, read access to the status store. Checking a `client_secret` also needs the
+//! registrar's `client_secret` derivation keys, and nothing else of the registrar's key set.
+//! Client authentication at a token endpoint is in [`authenticate`].
+
+mod authenticate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use authenticate::{AuthError, Credentials};
+
+use crate::client_id::{self, ClientIdClaims, ClientIdError, Provenance};
+use crate::clock::{ClockError, SharedClock};
+use crate::fetch::Fetcher;
+use crate::keys::{KeySource, VerificationKeys};
+use crate::metadata::{redirect, AuthMethod, ClientMetadata, GrantType, ResponseType};
+use crate::secret::Secret;
+use crate::status::{Amendment, ClientStatus, StatusService, StoreError};
+
+/// A client_id that verified, with its status record applied: the client as it is now.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct VerifiedClient {
+    pub client_id: Arc<str>,
+    /// The claims as signed in the client_id: the registration as it was first made.
+    pub claims: Arc<ClientIdClaims>,
+    /// The latest update, when there was one: it replaces the registration's metadata.
+    pub amendment: Option<Arc<Amendment>>,
+}
+
+impl VerifiedClient {
+    pub fn jti(&self) -> &str {
+        &self.claims.jti
+    }
+
+    /// The current metadata: the latest amendment's, or the client_id's.
+    pub fn metadata(&self) -> &ClientMetadata {
+        match &self.amendment {
+            Some(a) => &a.metadata,
+            None => &self.claims.metadata,
+        }
+    }
+
+    /// The registration access token generation (0 until the first update).
+    pub fn generation(&self) -> u64 {
+        self.amendment.as_ref().map_or(0, |a| a.generation)
+    }
+
+    /// kid of the client_secret key, when the client has a secret.
+    pub fn client_secret_kid(&self) -> Option<&str> {
+        match &self.amendment {
+            Some(a) => a.client_secret_kid.as_deref(),
+            None => self.claims.client_secret_kid.as_deref(),
+        }
+    }
+
+    /// The sector of a pairwise client (OIDC Core §8.1).
+    pub fn sector(&self) -> Option<&str> {
+        match &self.amendment {
+            Some(a) => a.sector.as_deref(),
+            None => self.claims.sector.as_deref(),
+        }
+    }
+
+    /// The software statement the current metadata came from.
+    pub fn provenance(&self) -> Option<&Provenance> {
+        match &self.amendment {
+            Some(a) => a.provenance.as_ref(),
+            None => self.claims.provenance.as_ref(),
+        }
+    }
+
+    /// Whether `uri` is one of the registered redirect URIs: exact code-point comparison
+    /// (OIDC Core §3.1.2.1), except any port for a native client's loopback URI
+    /// (RFC 8252 §7.3).
+    pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        let metadata = self.metadata();
+        metadata
+            .redirect_uris
+            .iter()
+            .any(|registered| redirect::matches(registered, uri, metadata.application_type))
+    }
+
+    /// Whether the client registered this response type; token order does not matter
+    /// (RFC 6749 §3.1.1).
+    pub fn allows_response_type(&self, response_type: &str) -> bool {
+        ResponseType::parse(response_type)
+            .is_some_and(|wanted| self.metadata().response_types.contains(&wanted))
+    }
+
+    pub fn allows_grant_type(&self, grant_type: &str) -> bool {
+        GrantType::parse(grant_type).is_some_and(|g| self.metadata().has_grant(g))
+    }
+
+    /// A public client: it authenticates with nothing (`token_endpoint_auth_method` `none`).
+    pub fn is_public(&self) -> bool {
+        self.metadata().token_endpoint_auth_method == AuthMethod::None
+    }
+}
+
+/// Why a client_id does not resolve to a usable client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidClient {
+    #[error("{0}")]
+    ClientId(#[from] ClientIdError),
+    #[error("the client was deleted")]
+    Revoked,
+    /// Its status record does not verify: fail closed.
+    #[error("the client's status record is not trusted")]
+    UntrustedRecord,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error("invalid client: {0}")]
+    InvalidClient(InvalidClient),
+    /// The status store cannot be reached: fail closed, the client may have been deleted.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The clock cannot tell whether the client_id has expired: fail closed.
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+}
+
+impl From<InvalidClient> for ResolveError {
+    fn from(e: InvalidClient) -> Self {
+        ResolveError::InvalidClient(e)
+    }
+}
+
+/// What a resolver is built from.
+pub struct ResolverOptions {
+    /// The registrar's `iss`, checked in every client_id.
+    pub issuer: String,
+    /// The registrar's published keys, and its `client_secret` keys to check secrets and
+    /// `client_secret_jwt` assertions.
+    pub keys: KeySource,
+    /// The status store, where update and delete are used.
+    pub status: Option<Arc<StatusService>>,
+    /// Fetches a client's `jwks_uri` for `private_key_jwt` (guarded against SSRF).
+    pub fetcher: Option<Fetcher>,
+    /// Accepted `aud` values of client assertions: the token endpoint URL, the OP's issuer.
+    pub audiences: Vec<String>,
+    /// Verified client_ids kept in memory.
+    pub cache_entries: u64,
+    /// The time source of every expiry check (`crate::clock::system()` outside tests).
+    pub clock: SharedClock,
+}
+
+/// Turns client_ids into [`VerifiedClient`]s and authenticates clients.
+pub struct Resolver {
+    issuer: String,
+    keys: KeySource,
+    status: Option<Arc<StatusService>>,
+    fetcher: Option<Fetcher>,
+    audiences: Vec<String>,
+    clock: SharedClock,
+    /// Verified client_ids without their status, never kept past the token's `exp`.
+    verified: moka::sync::Cache<Arc<str>, Arc<VerifiedClient>>,
+    /// Assertion ids seen, until the assertion expires (RFC 7523 §3: single use).
+    seen_assertions: moka::sync::Cache<String, ()>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Expire each verified client_id when the token does.
+struct UntilExpiry(SharedClock);
+
+impl moka::Expiry<Arc<str>, Arc<VerifiedClient>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Arc<str>,
+        client: &Arc<VerifiedClient>,
+        _: Instant,
+    ) -> Option<Duration> {
+        let exp = client.claims.exp?;
+        // a clock that cannot tell the time keeps nothing
+        let now = self.0.now().unwrap_or(u64::MAX);
+        Some(Duration::from_secs(exp.saturating_sub(now)))
+    }
+}
+
+impl Resolver {
+    pub fn new(options: ResolverOptions) -> Self {
+        Resolver {
+            verified: moka::sync::Cache::builder()
+                .max_capacity(options.cache_entries)
+                .expire_after(UntilExpiry(options.clock.clone()))
+                .build(),
+            seen_assertions: authenticate::replay_cache(options.clock.clone()),
+            issuer: options.issuer,
+            keys: options.keys,
+            status: options.status,
+            fetcher: options.fetcher,
+            audiences: options.audiences,
+            clock: options.clock,
+        }
+    }
+
+    /// Forget every verified client_id (after the registrar's keys changed).
+    pub fn clear_cache(&self) {
+        self.verified.invalidate_all();
+    }
+
+    /// Verify a client_id (signature, kid, `iss`, `exp`), using the cache of verified
+    /// client_ids, without the status record.
+    pub fn verify(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
+        self.verify_with(&self.keys.verification(), client_id)
+    }
+
+    /// [`Resolver::verify`] with keys the caller took a snapshot of.
+    pub(crate) fn verify_with(
+        &self,
+        keys: &VerificationKeys,
+        client_id: &str,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let now = self.clock.now()?;
+        if let Some(hit) = self.verified.get(client_id) {
+            // The cache entry expires with the token, but moka may hand it out a moment late.
+            if hit.claims.exp.is_none_or(|exp| now < exp) {
+                crate::metrics::cache("client_id", true);
+                return Ok(hit);
+            }
+        }
+        crate::metrics::cache("client_id", false);
+        let claims = client_id::verify(&keys.verifiers, &self.issuer, client_id, now)
+            .map_err(InvalidClient::from)?;
+        let client_id: Arc<str> = Arc::from(client_id);
+        let client = Arc::new(VerifiedClient {
+            client_id: client_id.clone(),
+            claims: Arc::new(claims),
+            amendment: None,
+        });
+        self.verified.insert(client_id, client.clone());
+        Ok(client)
+    }
+
+    /// The client as it is now: verified, and the status record applied. Deleted clients and
+    /// client_ids that do not verify are [`ResolveError::InvalidClient`].
+    pub async fn resolve(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
+        self.resolve_with(&self.keys.verification(), client_id)
+            .await
+    }
+
+    /// [`Resolver::resolve`] with keys the caller took a snapshot of.
+    pub(crate) async fn resolve_with(
+        &self,
+        keys: &VerificationKeys,
+        client_id: &str,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let result = self.apply_status(keys, client_id).await;
+        crate::metrics::resolve(match &result {
+            Ok(_) => "valid",
+            Err(ResolveError::InvalidClient(InvalidClient::Revoked)) => "revoked",
+            Err(ResolveError::InvalidClient(_)) => "invalid",
+            Err(_) => "store_error",
+        });
+        result
+    }
+
+    async fn apply_status(
+        &self,
+        keys: &VerificationKeys,
+        client_id: &str,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let client = self.verify_with(keys, client_id)?;
+        let Some(status) = &self.status else {
+            return Ok(client);
+        };
+        let status = match status.status(client.jti()).await {
+            Ok(status) => status,
+            Err(StoreError::Corrupt(detail)) => {
+                tracing::error!(%detail, "status record failed verification; client refused");
+                return Err(InvalidClient::UntrustedRecord.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match status.as_ref() {
+            ClientStatus::Active => Ok(client),
+            ClientStatus::Revoked => Err(InvalidClient::Revoked.into()),
+            ClientStatus::Amended(amendment) => Ok(Arc::new(VerifiedClient {
+                amendment: Some(amendment.clone()),
+                ..client.as_ref().clone()
+            })),
+        }
+    }
+
+    /// The client's current secret, when it has one and this resolver holds the key.
+    pub fn client_secret(&self, client: &VerifiedClient) -> Option<Secret> {
+        let keys = self.keys.verification();
+        let secret_keys = keys.client_secret.as_ref()?;
+        client_id::client_secret(secret_keys, client.client_secret_kid()?, client.jti())
+    }
+}
