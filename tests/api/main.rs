@@ -4,6 +4,7 @@
 
 mod cli;
 mod discovery;
+mod fetch;
 mod garbage;
 mod helpers;
 mod interop;

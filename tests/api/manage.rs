@@ -2,11 +2,9 @@
 //! including a restart and a `kill -9` of the real server process.
 
 use serde_json::{json, Value};
-use stateless_dcr::config::Management;
 
 use crate::helpers::{
-    deployment, free_port, spawn_app, spawn_app_with, update_body, web_claims, Answer,
-    ServerProcess, TestApp,
+    deployment, free_port, spawn_app, update_body, web_claims, Answer, ServerProcess, TestApp,
 };
 
 fn uri(info: &Value) -> &str {
@@ -144,7 +142,7 @@ async fn presenting_a_statement_again_can_change_fixed_values() {
         json!(["https://rp.example.com/cb2"])
     );
     // a statement from an untrusted issuer is refused
-    let (stranger, _) = crate::helpers::Authority::new(
+    let stranger = crate::helpers::Authority::new(
         "https://stranger.example",
         stateless_dcr::keys::SigningAlg::Es256,
     );
@@ -204,33 +202,8 @@ async fn concurrent_updates_with_one_token_cannot_both_win() {
 }
 
 #[tokio::test]
-async fn methods_not_offered_answer_405() {
-    let app = spawn_app_with(|c| c.management = Management::None).await;
-    let body = app
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
-    let config_uri = format!(
-        "{}/register/{}",
-        app.address,
-        body["client_id"].as_str().unwrap()
-    );
-    for method in [
-        reqwest::Method::GET,
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-    ] {
-        let response = app
-            .client
-            .request(method, &config_uri)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        let answer = Answer::from(response).await;
-        answer.assert_error(405, "invalid_request");
-    }
+async fn methods_the_configuration_endpoint_does_not_offer_answer_405_with_allow() {
+    // RFC 7592 §2: GET, PUT and DELETE only (management = "none": see read.rs)
     let full = spawn_app().await;
     let info = registered(&full).await;
     let response = full

@@ -6,8 +6,10 @@ use stateless_dcr::config::Management;
 use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
 
 use crate::helpers::{
-    client_id_claims, deployment, now, spawn_app, spawn_app_with, spawn_deployment, web_claims,
+    client_id_claims, deployment, now, rotate_signing_key, spawn_app, spawn_app_with,
+    spawn_deployment, spawn_deployment_at, web_claims,
 };
+use stateless_dcr::clock::FixedClock;
 
 #[tokio::test]
 async fn read_returns_the_current_configuration() {
@@ -110,17 +112,9 @@ async fn invalid_client_ids_are_401_never_404() {
 async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
     // R81, R105: mint with the deployment's own keys, directly
     let d = deployment();
-    let old_keys = RegistrarKeys::load(&d.config.keys).unwrap();
-    let old_set: Value = serde_json::from_slice(&std::fs::read(&d.config.keys).unwrap()).unwrap();
-    // rotate: a new active signing key, the old one still listed
-    let new_set = RegistrarKeys::generate(SigningAlg::EdDsa).unwrap();
-    let mut rotated = old_set.clone();
-    rotated["signing"]["keys"]
-        .as_array_mut()
-        .unwrap()
-        .push(new_set["signing"]["keys"][0].clone());
-    rotated["signing"]["active"] = new_set["signing"]["active"].clone();
-    std::fs::write(&d.config.keys, rotated.to_string()).unwrap();
+    // rotate: a new active signing key, the old one still listed with its private part
+    let old_keys = rotate_signing_key(&d, SigningAlg::EdDsa, true);
+    let new_keys = RegistrarKeys::load(&d.config.keys).unwrap();
     let app = spawn_deployment(d, |_| {}).await;
     let issuer = app.address.clone();
 
@@ -184,7 +178,7 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
         .to_owned();
     let header: Value = serde_json::from_slice(&base64_decode(&header)).unwrap();
     assert_eq!(header["alg"], "EdDSA");
-    assert_eq!(header["kid"], new_set["signing"]["active"]);
+    assert_eq!(header["kid"], new_keys.signing_key().kid);
     assert_eq!(header["typ"], "client-id+jwt");
 }
 
@@ -233,11 +227,66 @@ async fn management_none_issues_no_registration_access_token() {
         .clone();
     assert!(body.get("registration_access_token").is_none());
     assert!(body.get("registration_client_uri").is_none());
+    // the configuration endpoint offers nothing: every method is 405 (never 404)
     let uri = format!(
         "{}/register/{}",
         app.address,
         body["client_id"].as_str().unwrap()
     );
-    let answer = app.get_config(&uri, Some("anything")).await;
-    answer.assert_error(405, "invalid_request");
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), &uri)
+            .bearer_auth("anything")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::Answer::from(response)
+            .await
+            .assert_error(405, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn a_client_id_expires_at_the_exact_second_everywhere() {
+    // max_client_lifetime_secs fixes exp; the configuration endpoint and POST /resolve refuse
+    // the client from that second on (RFC 7519 §4.1.4: not accepted on or after exp)
+    let start = now();
+    let clock = FixedClock::new(start);
+    let token_for_op = "op-token-0123456789-0123456789-0123456789";
+    let app = spawn_deployment_at(deployment(), clock.clone(), |c| {
+        c.max_client_lifetime_secs = 100;
+        c.resolve_api_tokens = vec![token_for_op.into()];
+    })
+    .await;
+    let registered = app.register_web_client().await;
+    assert_eq!(registered["client_secret_expires_at"], start + 100);
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let resolve = || async {
+        let response = app
+            .client
+            .post(app.url("/resolve"))
+            .bearer_auth(token_for_op)
+            .json(&json!({"client_id": registered["client_id"]}))
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::Answer::from(response).await.body["valid"].clone()
+    };
+
+    clock.set(start + 99);
+    assert_eq!(app.get_config(uri, Some(token)).await.status, 200);
+    assert_eq!(resolve().await, true);
+
+    clock.set(start + 100);
+    app.get_config(uri, Some(token))
+        .await
+        .assert_error(401, "invalid_token");
+    assert_eq!(resolve().await, false);
 }

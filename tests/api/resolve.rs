@@ -9,8 +9,8 @@ use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
 use stateless_dcr::resolve::{InvalidClient, ResolveError};
 
 use crate::helpers::{
-    client_id_claims, deployment, edge_resolver, now, spawn_app_with, spawn_deployment, web_claims,
-    Answer, TestApp,
+    client_id_claims, deployment, edge_resolver, now, rotate_signing_key, spawn_app_with,
+    spawn_deployment, web_claims, Answer, TestApp,
 };
 
 const API_TOKEN: &str = "op-token-0123456789-0123456789-0123456789";
@@ -105,18 +105,9 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
 
 #[tokio::test]
 async fn a_retired_but_listed_key_still_verifies() {
-    // R105 / D10: rotate, keep the old key listed (public part only is enough)
+    // rotate, keeping only the public part of the old key: it verifies, it signs nothing
     let d = deployment();
-    let old: Value = serde_json::from_slice(&std::fs::read(&d.config.keys).unwrap()).unwrap();
-    let old_keys = RegistrarKeys::load(&d.config.keys).unwrap();
-    let new = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
-    let mut rotated = old.clone();
-    let old_public: Value = old_keys.public_jwks()["keys"][0].clone();
-    rotated["signing"] = json!({
-        "active": new["signing"]["active"],
-        "keys": [new["signing"]["keys"][0], old_public],
-    });
-    std::fs::write(&d.config.keys, rotated.to_string()).unwrap();
+    let old_keys = rotate_signing_key(&d, SigningAlg::Es256, false);
     let app = spawn_deployment(d, |_| {}).await;
     let resolver = edge_resolver(&app).await;
     let claims = client_id_claims(

@@ -6,8 +6,10 @@ use stateless_dcr::jose;
 use stateless_dcr::keys::SigningAlg;
 
 use crate::helpers::{
-    deployment, now, spawn_app, spawn_app_with, spawn_deployment, web_claims, Authority, ISSUER,
+    deployment, now, spawn_app, spawn_app_with, spawn_deployment, spawn_deployment_at, web_claims,
+    Authority, ISSUER,
 };
+use stateless_dcr::clock::FixedClock;
 
 fn header(alg: &str, kid: &str) -> Map<String, Value> {
     let mut h = Map::new();
@@ -50,7 +52,7 @@ async fn statements_that_are_not_acceptable_are_invalid_software_statement() {
         .authority
         .sign_with_header(header("ES256", &kid), &no_iss);
     // a key the issuer does not have, under the issuer's kid (wrong signature)
-    let (impostor, _) = Authority::new(ISSUER, SigningAlg::Es256);
+    let impostor = Authority::new(ISSUER, SigningAlg::Es256);
     let wrong_key = impostor.sign_with_header(header("ES256", &kid), &claims());
     // unknown kid
     let unknown_kid = impostor.sign_with_header(header("ES256", "not-a-kid"), &claims());
@@ -115,7 +117,7 @@ async fn statements_that_are_not_acceptable_are_invalid_software_statement() {
 #[tokio::test]
 async fn an_untrusted_issuer_is_unapproved() {
     let app = spawn_app().await;
-    let (stranger, _) = Authority::new("https://stranger.example", SigningAlg::Es256);
+    let stranger = Authority::new("https://stranger.example", SigningAlg::Es256);
     let answer = app
         .post_register(&json!({ "software_statement": stranger.sign(web_claims()) }))
         .await;
@@ -175,7 +177,8 @@ async fn every_supported_statement_algorithm_verifies() {
         .enumerate()
     {
         let issuer = format!("https://issuer-{i}.example");
-        let (authority, jwks) = Authority::new(&issuer, alg);
+        let authority = Authority::new(&issuer, alg);
+        let jwks = authority.jwks.clone();
         let path = d.dir.path().join(format!("issuer-{i}.json"));
         std::fs::write(&path, jwks.to_string()).unwrap();
         d.config.trusted_issuers.push(TrustedIssuer {
@@ -236,13 +239,31 @@ async fn every_supported_statement_algorithm_verifies() {
 
 #[tokio::test]
 async fn a_repeated_statement_still_yields_distinct_clients_and_rechecks_expiry() {
-    // the verified-statement cache must not change outcomes
-    let app = spawn_app().await;
-    let statement = app.authority.sign(web_claims());
-    let request = json!({ "software_statement": statement });
+    // the verified-statement cache must not change outcomes: each registration gets its own
+    // client, and a statement served from the cache still expires on time
+    let start = now();
+    let clock = FixedClock::new(start);
+    let app = spawn_deployment_at(deployment(), clock.clone(), |c| {
+        c.statement_cache_entries = 100;
+    })
+    .await;
+    let exp = start + 300;
+    let mut claims = web_claims();
+    claims["exp"] = json!(exp);
+    claims["iat"] = json!(start);
+    let request = json!({ "software_statement": app.authority.sign(claims) });
     let mut ids = std::collections::HashSet::new();
     for _ in 0..5 {
         let body = app.post_register(&request).await.assert_created().clone();
         assert!(ids.insert(body["client_id"].as_str().unwrap().to_owned()));
+        assert_eq!(body["client_secret_expires_at"], exp);
     }
+    // the last second before exp: still accepted from the cache
+    clock.set(exp - 1);
+    app.post_register(&request).await.assert_created();
+    // at exp the client_id would be dead on arrival (RFC 7519 §4.1.4: on or after exp)
+    clock.set(exp);
+    app.post_register(&request)
+        .await
+        .assert_error(400, "invalid_software_statement");
 }

@@ -1,284 +1,21 @@
-//! The guarded outbound fetcher against a local https server whose CA the test makes itself.
+//! The guarded outbound fetcher against a local https server whose CA the test makes itself
+//! (`helpers::https`), and the registration endpoint with real outbound fetches.
 //!
 //! Positive cases turn on the two test-only switches (`extra_root_ca_file`,
 //! `allow_private_addresses`), since the server listens on 127.0.0.1. Guard cases leave
 //! `allow_private_addresses` off and check that the server saw no connection at all.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use serde_json::{json, Value};
 use stateless_dcr::fetch::{
     check_sector, DocumentKind, FetchConfig, FetchError, Fetcher, IssuerJwksSource,
 };
 use stateless_dcr::keys::{generate_authority_key, SigningAlg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
 
-// ---------------------------------------------------------------------------------------------
-// Test PKI and server
-// ---------------------------------------------------------------------------------------------
-
-/// A CA made for this test, and a server certificate for localhost / 127.0.0.1 signed by it.
-struct TestPki {
-    ca_file: tempfile::NamedTempFile,
-    server: Arc<ServerConfig>,
-}
-
-fn test_pki() -> TestPki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "stateless-dcr fetch test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = leaf_params.signed_by(&leaf_key, &*ca).unwrap();
-
-    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
-    ca_file.write_all(ca.pem().as_bytes()).unwrap();
-
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let server = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
-        .unwrap();
-    TestPki {
-        ca_file,
-        server: Arc::new(server),
-    }
-}
-
-#[derive(Clone)]
-enum Reply {
-    /// A body with Content-Length, optionally after a delay and with extra headers.
-    Body {
-        status: u16,
-        body: String,
-        delay: Duration,
-        headers: Vec<(String, String)>,
-    },
-    /// A chunked body of `total` bytes, without Content-Length.
-    Chunked { total: usize },
-}
-
-fn json_reply(body: &Value) -> Reply {
-    text_reply(200, &body.to_string())
-}
-
-fn text_reply(status: u16, body: &str) -> Reply {
-    Reply::Body {
-        status,
-        body: body.to_owned(),
-        delay: Duration::ZERO,
-        headers: Vec::new(),
-    }
-}
-
-/// A tiny https server: one request per connection, answers from a route table that tests can
-/// change, and counts accepted connections and requests per path.
-struct TestServer {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    requests: Arc<Mutex<HashMap<String, usize>>>,
-    routes: Arc<Mutex<HashMap<String, Reply>>>,
-    pki: TestPki,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let pki = test_pki();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(Mutex::new(HashMap::new()));
-        let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::new(Mutex::new(HashMap::new()));
-        let acceptor = TlsAcceptor::from(Arc::clone(&pki.server));
-        let task = {
-            let connections = Arc::clone(&connections);
-            let requests = Arc::clone(&requests);
-            let routes = Arc::clone(&routes);
-            tokio::spawn(async move {
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    connections.fetch_add(1, Ordering::SeqCst);
-                    let acceptor = acceptor.clone();
-                    let requests = Arc::clone(&requests);
-                    let routes = Arc::clone(&routes);
-                    tokio::spawn(async move {
-                        let Ok(mut tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let Some(path) = read_request_path(&mut tls).await else {
-                            return;
-                        };
-                        *requests.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
-                        let reply = routes.lock().unwrap().get(&path).cloned();
-                        let reply = reply.unwrap_or_else(|| text_reply(404, "not found"));
-                        let _ = write_reply(&mut tls, reply).await;
-                    });
-                }
-            })
-        };
-        TestServer {
-            port,
-            connections,
-            requests,
-            routes,
-            pki,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
-
-    fn route(&self, path: &str, reply: Reply) {
-        self.routes.lock().unwrap().insert(path.to_owned(), reply);
-    }
-
-    fn requests(&self, path: &str) -> usize {
-        self.requests
-            .lock()
-            .unwrap()
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-
-    /// Trusts the test CA and allows loopback: for fetches that should reach this server.
-    fn config(&self) -> FetchConfig {
-        FetchConfig {
-            extra_root_ca_file: Some(PathBuf::from(self.pki.ca_file.path())),
-            allow_private_addresses: true,
-            ..FetchConfig::default()
-        }
-    }
-
-    fn fetcher(&self) -> Fetcher {
-        Fetcher::new(self.config()).unwrap()
-    }
-
-    /// The production guard, but trusting the test CA, so that only the address check can
-    /// stop the fetch.
-    fn guarded_fetcher(&self) -> Fetcher {
-        Fetcher::new(FetchConfig {
-            allow_private_addresses: false,
-            ..self.config()
-        })
-        .unwrap()
-    }
-
-    /// Stop accepting connections; later fetches find nothing listening.
-    async fn stop(&mut self) {
-        self.task.abort();
-        // Wait until the listener is dropped.
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn read_request_path<S: AsyncReadExt + Unpin>(stream: &mut S) -> Option<String> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 || head.len() > 16 * 1024 {
-            return None;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let line = head.lines().next()?;
-    line.split(' ').nth(1).map(str::to_owned)
-}
-
-async fn write_reply<S: AsyncWriteExt + Unpin>(
-    stream: &mut S,
-    reply: Reply,
-) -> std::io::Result<()> {
-    match reply {
-        Reply::Body {
-            status,
-            body,
-            delay,
-            headers,
-        } => {
-            tokio::time::sleep(delay).await;
-            let mut head = format!(
-                "HTTP/1.1 {status} Test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                body.len()
-            );
-            for (name, value) in headers {
-                head.push_str(&format!("{name}: {value}\r\n"));
-            }
-            head.push_str("\r\n");
-            stream.write_all(head.as_bytes()).await?;
-            stream.write_all(body.as_bytes()).await?;
-        }
-        Reply::Chunked { total } => {
-            stream
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-                )
-                .await?;
-            let chunk = vec![b' '; 4096];
-            let mut sent = 0;
-            while sent < total {
-                let n = chunk.len().min(total - sent);
-                stream.write_all(format!("{n:x}\r\n").as_bytes()).await?;
-                stream.write_all(&chunk[..n]).await?;
-                stream.write_all(b"\r\n").await?;
-                sent += n;
-            }
-            stream.write_all(b"0\r\n\r\n").await?;
-        }
-    }
-    stream.flush().await?;
-    stream.shutdown().await
-}
-
-/// A public JWK Set of one fresh key with the given `kid`.
-fn public_jwk(kid: &str) -> Value {
-    let (_, jwks) = generate_authority_key(SigningAlg::Es256).unwrap();
-    let mut key = jwks["keys"][0].clone();
-    key["kid"] = json!(kid);
-    key
-}
+use crate::helpers::https::{json_reply, public_jwk, text_reply, Reply, TestServer};
 
 // ---------------------------------------------------------------------------------------------
 // sector_identifier_uri (OIDC DCR §5)
@@ -778,107 +515,32 @@ async fn issuer_jwks_with_a_private_key_is_refused() {
 
 mod registration {
     use super::*;
-    use stateless_dcr::config::{Config, TrustedIssuer};
-    use stateless_dcr::keys::RegistrarKeys;
-    use stateless_dcr::Application;
+    use crate::helpers::{deployment_for, spawn_deployment, Authority, TestApp};
 
     const ISSUER: &str = "https://federation.fetch-test.example";
 
-    /// A federation authority with one key.
-    struct Authority {
-        private: josekit::jwk::Jwk,
-        jwks: Value,
-    }
-
-    impl Authority {
-        fn new() -> Self {
-            let (private, jwks) = generate_authority_key(SigningAlg::Es256).unwrap();
-            Authority {
-                private: josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap(),
-                jwks,
-            }
-        }
-
-        fn sign(&self, mut claims: Value) -> String {
-            claims["iss"] = ISSUER.into();
-            let (alg, signer) = stateless_dcr::keys::signer_for(&self.private).unwrap();
-            let mut header = serde_json::Map::new();
-            header.insert("alg".into(), alg.into());
-            header.insert("kid".into(), self.private.key_id().unwrap().into());
-            stateless_dcr::jose::sign_compact(
-                &header,
-                claims.to_string().as_bytes(),
-                signer.as_ref(),
-            )
-            .unwrap()
-        }
-    }
-
-    struct Registrar {
-        address: String,
-        _dir: tempfile::TempDir,
-        handle: actix_web::dev::ServerHandle,
-    }
-
-    impl Drop for Registrar {
-        fn drop(&mut self) {
-            std::mem::drop(self.handle.stop(false));
-        }
-    }
-
     /// A registrar trusting `ISSUER` through its jwks_uri on the test server, with fetches that
     /// trust the test CA and may reach loopback.
-    async fn registrar(server: &TestServer) -> Registrar {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys.json");
-        std::fs::write(
-            &keys,
-            RegistrarKeys::generate(SigningAlg::Es256)
-                .unwrap()
-                .to_string(),
-        )
-        .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let config = Config {
-            listen: listener.local_addr().unwrap(),
-            public_url: format!("http://127.0.0.1:{port}"),
-            keys,
-            workers: Some(1),
-            fetch: server.config(),
-            status_store: stateless_dcr::status::StatusStoreConfig {
-                path: dir.path().join("status.redb"),
-                ..Default::default()
-            },
-            trusted_issuers: vec![TrustedIssuer {
-                issuer: ISSUER.into(),
-                jwks_file: None,
-                jwks_uri: Some(server.url("/issuer/jwks")),
-                allowed_software_ids: None,
-                allowed_grant_types: None,
-                allowed_scopes: None,
-            }],
-            ..Config::default()
-        };
-        let app = Application::with_listener(config, listener).await.unwrap();
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        Registrar {
-            address: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-            handle,
-        }
+    async fn registrar(server: &TestServer) -> TestApp {
+        let deployment = deployment_for(ISSUER);
+        spawn_deployment(deployment, |c| {
+            c.fetch = server.config();
+            c.check_client_jwks_uri = true;
+            c.trusted_issuers[0].jwks_file = None;
+            c.trusted_issuers[0].jwks_uri = Some(server.url("/issuer/jwks"));
+        })
+        .await
     }
 
-    async fn register(registrar: &Registrar, statement: String) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/register", registrar.address))
-            .json(&json!({ "software_statement": statement }))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+    fn authority() -> Authority {
+        Authority::new(ISSUER, SigningAlg::Es256)
+    }
+
+    async fn register(registrar: &TestApp, statement: String) -> (u16, Value) {
+        let answer = registrar
+            .post_register(&json!({ "software_statement": statement }))
+            .await;
+        (answer.status.as_u16(), answer.body)
     }
 
     fn claims(extra: Value) -> Value {
@@ -895,7 +557,7 @@ mod registration {
     #[tokio::test]
     async fn sector_identifier_uri_is_fetched_and_checked_at_registration() {
         let server = TestServer::start().await;
-        let authority = Authority::new();
+        let authority = authority();
         server.route("/issuer/jwks", json_reply(&authority.jwks));
         server.route(
             "/sector.json",
@@ -950,7 +612,7 @@ mod registration {
     #[tokio::test]
     async fn issuer_key_rotation_is_picked_up_with_one_refetch() {
         let server = TestServer::start().await;
-        let first = Authority::new();
+        let first = authority();
         server.route("/issuer/jwks", json_reply(&first.jwks));
         let registrar = registrar(&server).await;
         let (status, body) = register(&registrar, first.sign(claims(json!({})))).await;
@@ -958,7 +620,7 @@ mod registration {
         assert_eq!(server.requests("/issuer/jwks"), 1);
 
         // the issuer rotates: a new key appears at its jwks_uri
-        let second = Authority::new();
+        let second = authority();
         let mut both = first.jwks.clone();
         both["keys"]
             .as_array_mut()
@@ -977,7 +639,7 @@ mod registration {
     #[tokio::test]
     async fn a_client_jwks_uri_is_checked_when_the_client_needs_keys() {
         let server = TestServer::start().await;
-        let authority = Authority::new();
+        let authority = authority();
         server.route("/issuer/jwks", json_reply(&authority.jwks));
         server.route(
             "/client/jwks",

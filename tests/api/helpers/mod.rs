@@ -1,3 +1,9 @@
+//! The one set of helpers of the integration tests: a federation authority that signs
+//! statements, test deployments (key files and configuration), the real server started on
+//! port 0 (in process, or as the binary), request helpers, and a local https server (`https`).
+
+pub mod https;
+
 use std::net::TcpListener;
 
 use reqwest::StatusCode;
@@ -14,22 +20,23 @@ use tempfile::TempDir;
 pub const ISSUER: &str = "https://federation.test.example";
 
 /// A federation authority the test server trusts: its private key signs statements.
+#[derive(Clone)]
 pub struct Authority {
     pub issuer: String,
     pub private: josekit::jwk::Jwk,
+    /// The public JWK Set a registrar trusts it with.
+    pub jwks: Value,
 }
 
 impl Authority {
-    pub fn new(issuer: &str, alg: SigningAlg) -> (Self, Value) {
+    pub fn new(issuer: &str, alg: SigningAlg) -> Self {
         let (private, jwks) = keys::generate_authority_key(alg).unwrap();
         let private = josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap();
-        (
-            Authority {
-                issuer: issuer.to_owned(),
-                private,
-            },
+        Authority {
+            issuer: issuer.to_owned(),
+            private,
             jwks,
-        )
+        }
     }
 
     /// Sign `claims` (a JSON object) as a statement: `iss` and `iat` are added when absent.
@@ -100,9 +107,9 @@ pub fn deployment_for(issuer: &str) -> Deployment {
     let keys_path = dir.path().join("registrar-keys.json");
     let key_set = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
     std::fs::write(&keys_path, key_set.to_string()).unwrap();
-    let (authority, jwks) = Authority::new(issuer, SigningAlg::Es256);
+    let authority = Authority::new(issuer, SigningAlg::Es256);
     let jwks_path = dir.path().join("authority.jwks.json");
-    std::fs::write(&jwks_path, jwks.to_string()).unwrap();
+    std::fs::write(&jwks_path, authority.jwks.to_string()).unwrap();
     let config = Config {
         status_store: stateless_dcr::status::StatusStoreConfig {
             path: dir.path().join("status.redb"),
@@ -247,19 +254,24 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Another node of an existing deployment: the same key files and authority, its own port.
 pub async fn spawn_config(config: Config, deployment: &Deployment) -> TestApp {
-    let authority = Authority {
-        issuer: deployment.authority.issuer.clone(),
-        private: deployment.authority.private.clone(),
-    };
     let node = Deployment {
         dir: tempfile::tempdir().unwrap(),
-        authority,
+        authority: deployment.authority.clone(),
         config,
     };
     spawn_deployment(node, |_| {}).await
 }
 
 pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_deployment_at(deployment, stateless_dcr::clock::system(), change).await
+}
+
+/// A server whose every expiry check reads `clock` (tests set the time).
+pub async fn spawn_deployment_at(
+    deployment: Deployment,
+    clock: stateless_dcr::clock::SharedClock,
+    change: impl FnOnce(&mut Config),
+) -> TestApp {
     let Deployment {
         dir,
         authority,
@@ -270,7 +282,7 @@ pub async fn spawn_deployment(deployment: Deployment, change: impl FnOnce(&mut C
     config.listen = listener.local_addr().unwrap();
     config.public_url = format!("http://127.0.0.1:{port}");
     change(&mut config);
-    let app = Application::with_listener(config.clone(), listener)
+    let app = Application::with_clock(config.clone(), listener, clock)
         .await
         .expect("server starts");
     let handle = app.handle();
@@ -484,4 +496,48 @@ pub async fn edge_resolver(app: &TestApp) -> Resolver {
         cache_entries: 100,
         clock: stateless_dcr::clock::system(),
     })
+}
+
+/// Rotate a deployment's key file by hand, as `stateless-dcr keys rotate` would: a new active
+/// signing key, the old one still listed — with its private part, or only its public part
+/// (a retired key that verifies and signs nothing). Returns the key set as it was before.
+pub fn rotate_signing_key(
+    deployment: &Deployment,
+    alg: SigningAlg,
+    keep_private: bool,
+) -> RegistrarKeys {
+    let path = &deployment.config.keys;
+    let old_keys = RegistrarKeys::load(path).unwrap();
+    let old: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let new = RegistrarKeys::generate(alg).unwrap();
+    let old_key = if keep_private {
+        old["signing"]["keys"][0].clone()
+    } else {
+        old_keys.public_jwks()["keys"][0].clone()
+    };
+    let mut rotated = old.clone();
+    rotated["signing"] = json!({
+        "active": new["signing"]["active"],
+        "keys": [new["signing"]["keys"][0], old_key],
+    });
+    std::fs::write(path, rotated.to_string()).unwrap();
+    old_keys
+}
+
+/// Send raw bytes to the server and read the status code of its answer: for requests an HTTP
+/// client library refuses to send (bytes not allowed in a header value).
+pub async fn raw_status(address: &str, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1).unwrap().parse().unwrap()
 }
