@@ -1,4 +1,5 @@
-//! Discovery and the published JWKS (digest §7.6, R73, R74).
+//! Discovery and the published JWKS (OIDC Discovery §3, §4; RFC 8414 §2, §3; OIDC Core §8;
+//! RFC 7517 §5).
 
 use serde_json::Value;
 use stateless_dcr::keys::VerifierSet;
@@ -68,7 +69,7 @@ async fn the_jwks_holds_public_keys_that_verify_client_ids() {
         payload["metadata"]["redirect_uris"][0],
         "https://rp.example.com/cb"
     );
-    // R102: decoding reveals no secret
+    // RFC 6749 §2.2: decoding reveals no secret (conformance: client-id-holds-no-secret)
     let secret = registered["client_secret"].as_str().unwrap();
     let rat = registered["registration_access_token"].as_str().unwrap();
     assert!(!payload.to_string().contains(secret));

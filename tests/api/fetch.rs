@@ -581,7 +581,8 @@ mod registration {
         .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["subject_type"], "pairwise");
-        // R33: a redirect URI missing from the document
+        // OIDC DCR §5, §6: a redirect URI missing from the document
+        // (conformance: sector-uri-lists-every-redirect)
         let (status, body) = register(
             &registrar,
             authority.sign(claims(
@@ -594,7 +595,8 @@ mod registration {
             (400, Some("invalid_redirect_uri")),
             "{body}"
         );
-        // R93: not an array, and not fetchable
+        // OIDC DCR §5: not an array, and not fetchable
+        // (conformance: sector-uri-unusable-is-metadata-error)
         for path in ["/object.json", "/missing.json"] {
             let (status, body) = register(
                 &registrar,

@@ -19,7 +19,7 @@ async fn post_raw(
 
 #[tokio::test]
 async fn wrong_media_types_are_refused() {
-    // O1, R103
+    // RFC 7591 §3, §3.2.2 (conformance: registration-json-media-type-only)
     let app = spawn_app().await;
     let body = json!({"software_statement": app.authority.sign(web_claims())}).to_string();
     for content_type in [
@@ -210,7 +210,7 @@ async fn other_methods_and_paths() {
 
 #[tokio::test]
 async fn cors_preflight_and_headers() {
-    // S2, OIDC DCR §3, §4
+    // OIDC DCR §3, §4 (conformance: cors-on-registration-endpoints)
     let app = spawn_app().await;
     let response = app
         .client

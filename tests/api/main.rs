@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real server on port 0 and talks HTTP to it
-//! (`helpers::spawn_app`). Rule numbers (R…) and sections refer to ../shared/spec-digest.md.
+//! (`helpers::spawn_app`). Comments cite specification sections and the rule names of
+//! docs/conformance.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;

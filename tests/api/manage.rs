@@ -1,4 +1,4 @@
-//! Update and delete (RFC 7592 §2.2, §2.3; R45, R51–R60, R99) on the embedded status store,
+//! Update and delete (RFC 7592 §2, §2.2, §2.3, §3; OIDC DCR §7) on the embedded status store,
 //! including a restart and a `kill -9` of the real server process.
 
 use serde_json::{json, Value};
@@ -33,7 +33,7 @@ async fn update_replaces_metadata_keeps_the_client_id_and_rotates_the_token() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let updated = answer.body;
-    // R51, R57, R63
+    // RFC 7592 §2.2, §3 (conformance: update-keeps-client-id)
     assert_eq!(updated["client_id"], info["client_id"]);
     assert_eq!(updated["client_secret"], info["client_secret"]);
     assert_eq!(updated["contacts"], json!(["security@rp.example.com"]));
@@ -49,7 +49,7 @@ async fn update_replaces_metadata_keeps_the_client_id_and_rotates_the_token() {
     assert_eq!(read.status, 200);
     assert_eq!(read.body["contacts"], json!(["security@rp.example.com"]));
 
-    // R52: an omitted member is removed
+    // RFC 7592 §2.2: an omitted member is removed (conformance: update-replaces-whole)
     let mut body = update_body(&updated);
     body.as_object_mut().unwrap().remove("contacts");
     let again = app.put_config(uri(&info), Some(rat(&updated)), &body).await;
@@ -79,10 +79,12 @@ async fn update_refusals_follow_rfc_7592() {
         with("registration_client_uri", json!("https://x.example")),
         with("client_secret_expires_at", json!(0)),
         with("client_id_issued_at", json!(1)),
-        // R53: client_id must be the current one
+        // RFC 7592 §2.2: client_id must be the current one
+        // (conformance: update-client-id-must-match)
         with("client_id", json!("someone-else")),
         with("client_id", Value::Null),
-        // R54: a client_secret that is not the current one
+        // RFC 7592 §2.2: a client_secret that is not the current one
+        // (conformance: update-secret-must-match)
         with("client_secret", json!("chosen-by-the-client")),
         // a value fixed by the statement, changed without presenting a statement
         with("client_name", json!("Renamed")),
@@ -103,7 +105,8 @@ async fn update_refusals_follow_rfc_7592() {
         .await;
     // the statement fixed redirect_uris, so this is caught as a change first
     assert_eq!(answer.status, 400);
-    // R45: nothing was written: the original token still works and nothing changed
+    // OIDC DCR §7: nothing was written: the original token still works and nothing changed
+    // (conformance: failed-change-writes-nothing)
     let read = app.get_config(uri(&info), Some(token)).await;
     assert_eq!(read.status, 200);
     assert_eq!(read.body["client_name"], "Test Client");
@@ -158,11 +161,12 @@ async fn delete_makes_every_later_use_fail_and_cannot_be_undone() {
     let app = spawn_app().await;
     let info = registered(&app).await;
     let answer = app.delete_config(uri(&info), Some(rat(&info))).await;
-    // R58, R91
+    // RFC 7592 §2.3; RFC 9111 §5.2.2.5 (conformance: delete-204, no-store-everywhere)
     assert_eq!(answer.status, 204);
     assert_eq!(answer.body, Value::Null);
     assert_eq!(answer.header("cache-control"), Some("no-store"));
-    // R60: read, update and delete all 401 afterwards
+    // RFC 7592 §2.3, §5: read, update and delete all 401 afterwards
+    // (conformance: delete-is-final)
     app.get_config(uri(&info), Some(rat(&info)))
         .await
         .assert_error(401, "invalid_token");

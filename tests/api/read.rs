@@ -1,4 +1,6 @@
-//! GET /register/{client_id} (RFC 7592 §2.1, OIDC DCR §4; R46–R51, R57, R59, R63, R80, R101, R105).
+//! GET /register/{client_id} (RFC 7592 §2, §2.1, §3; OIDC DCR §4; RFC 6750 §3), with 405 for
+//! methods not offered (RFC 9110 §15.5.6), client_id integrity and expiry (OIDC DCR §7;
+//! RFC 7591 §3.2.1, §5) and retired signing keys (RFC 7517 §4.5).
 
 use serde_json::{json, Value};
 use stateless_dcr::client_id;
@@ -21,7 +23,8 @@ async fn read_returns_the_current_configuration() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let body = answer.body;
-    // R51, R63, R101: same client_id, the same secret, the RAT and the URI
+    // RFC 7592 §2.1, §3; OIDC DCR §3.2: same client_id, the same secret, the RAT and the URI
+    // (conformance: read-returns-client-information, client-secret-derived)
     for member in [
         "client_id",
         "client_secret",
@@ -36,7 +39,8 @@ async fn read_returns_the_current_configuration() {
     ] {
         assert_eq!(body[member], registered[member], "{member}");
     }
-    // O5: the statement is not kept, so reads do not echo it
+    // RFC 7592 §3: the statement is not kept, so reads do not echo it
+    // (conformance: read-no-statement-echo)
     assert!(body.get("software_statement").is_none());
 }
 
@@ -52,14 +56,15 @@ async fn a_missing_or_wrong_token_is_401_with_a_bearer_challenge() {
         answer.header("www-authenticate"),
         Some("Bearer realm=\"stateless-dcr\"")
     );
-    // R47, R49
+    // RFC 6750 §3.1; RFC 7592 §2.1 (conformance: config-invalid-token-401)
     let answer = app.get_config(uri_a, Some("not-the-token")).await;
     answer.assert_error(401, "invalid_token");
     assert!(answer
         .header("www-authenticate")
         .unwrap()
         .contains("error=\"invalid_token\""));
-    // R50 / O4: client A's token on client B's URL, and the client secret used as a RAT
+    // OIDC DCR §4.4; RFC 7592 §2.1: client A's token on client B's URL, and the client secret
+    // used as a RAT (conformance: foreign-token-same-as-unknown, config-invalid-token-401)
     let uri_b = b["registration_client_uri"].as_str().unwrap();
     let token_a = a["registration_access_token"].as_str().unwrap();
     app.get_config(uri_b, Some(token_a))
@@ -82,7 +87,8 @@ async fn a_missing_or_wrong_token_is_401_with_a_bearer_challenge() {
 
 #[tokio::test]
 async fn invalid_client_ids_are_401_never_404() {
-    // R46, R47, R80
+    // OIDC DCR §4.4, §7; RFC 7592 §2.1 (conformance: config-never-404,
+    // config-invalid-token-401, client-id-verified-before-use)
     let app = spawn_app().await;
     let registered = app.register_web_client().await;
     let client_id = registered["client_id"].as_str().unwrap();
@@ -110,7 +116,8 @@ async fn invalid_client_ids_are_401_never_404() {
 
 #[tokio::test]
 async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
-    // R81, R105: mint with the deployment's own keys, directly
+    // RFC 7591 §3.2.1; RFC 7517 §4.5: mint with the deployment's own keys, directly
+    // (conformance: client-id-expiry, retired-signing-key-verifies)
     let d = deployment();
     // rotate: a new active signing key, the old one still listed with its private part
     let old_keys = rotate_signing_key(&d, SigningAlg::EdDsa, true);
@@ -191,7 +198,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn read_only_management_offers_only_get() {
-    // R59: 405 with Allow
+    // RFC 7592 §2; RFC 9110 §15.5.6: 405 with Allow (conformance: config-methods-405)
     let app = spawn_app_with(|c| c.management = Management::ReadOnly).await;
     let registered = app.register_web_client().await;
     let uri = registered["registration_client_uri"].as_str().unwrap();
@@ -218,7 +225,7 @@ async fn read_only_management_offers_only_get() {
 
 #[tokio::test]
 async fn management_none_issues_no_registration_access_token() {
-    // R78, OIDC DCR §8.2
+    // OIDC DCR §3.2, §8.2; RFC 7592 §3 (conformance: rat-issued-with-uri, config-methods-405)
     let app = spawn_app_with(|c| c.management = Management::None).await;
     let body = app
         .register(web_claims(), json!({}))

@@ -1,4 +1,6 @@
-//! POST /register: the metadata rules of digest §1–§6 through the real endpoint.
+//! POST /register: the client metadata rules through the real endpoint (RFC 7591 §2, §2.1,
+//! §2.2, §3.2.1, §3.2.2; OIDC DCR §2, §2.1, §3.2, §5, §6; RFC 6749 §3.1.2; RFC 8252 §7,
+//! §8.4; OIDC Core §8.1, §9, §10).
 
 use serde_json::{json, Value};
 
@@ -25,33 +27,38 @@ async fn registration_with_a_statement_returns_201_and_the_client_information() 
         .post_register(&json!({ "software_statement": statement }))
         .await;
     let body = answer.assert_created();
-    // R5, R91
+    // RFC 7591 §3.2.1; RFC 9111 §5.2.2.5
+    // (conformance: registration-created-201, no-store-everywhere)
     assert!(answer
         .header("content-type")
         .unwrap()
         .starts_with("application/json"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert_eq!(answer.header("pragma"), Some("no-cache"));
-    // R6, R104: a client_id of VSCHAR characters within the limit
+    // RFC 7591 §3.2.1; RFC 6749 §2.2, App. A.1: a client_id of VSCHAR characters within the
+    // limit (conformance: response-has-client-id-and-issued-at, client-id-vschar-and-size)
     let client_id = body["client_id"].as_str().unwrap();
     assert!(client_id.len() <= 4096);
     assert!(client_id.bytes().all(|b| (0x20..=0x7e).contains(&b)));
-    // R15: the statement echoed byte for byte; R16: its values as top-level members
+    // RFC 7591 §3.2.1: the statement echoed byte for byte, and its values as top-level members
+    // (conformance: statement-echoed)
     assert_eq!(body["software_statement"], statement);
     assert_eq!(body["software_id"], "software-1");
     assert_eq!(body["client_name"], "Test Client");
-    // R11: defaults listed
+    // RFC 7591 §3.2.1: defaults listed (conformance: response-lists-registered-metadata)
     assert_eq!(body["grant_types"], json!(["authorization_code"]));
     assert_eq!(body["response_types"], json!(["code"]));
     assert_eq!(body["application_type"], "web");
     assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
     assert_eq!(body["id_token_signed_response_alg"], "RS256");
     assert_eq!(body["subject_type"], "public");
-    // R9, R75: a secret of 256 bits with its expiry; 0 = never
+    // RFC 7591 §3.2.1; OIDC Core §16.19: a secret of 256 bits with its expiry; 0 = never
+    // (conformance: client-secret-derived, client-secret-expiry-present)
     assert_eq!(body["client_secret"].as_str().unwrap().len(), 43);
     assert_eq!(body["client_secret_expires_at"], 0);
     assert!(body["client_id_issued_at"].as_u64().unwrap() > 0);
-    // R24, R64: RAT and configuration URL together
+    // RFC 7592 §3; OIDC DCR §4.1: RAT and configuration URL together
+    // (conformance: rat-issued-with-uri, registration-client-uri-form)
     assert_eq!(
         body["registration_access_token"].as_str().unwrap().len(),
         43
@@ -64,7 +71,7 @@ async fn registration_with_a_statement_returns_201_and_the_client_information() 
 
 #[tokio::test]
 async fn two_identical_requests_get_different_clients() {
-    // R7, R10
+    // OIDC DCR §3.2 (conformance: client-id-unique, client-secret-derived, rat-derived)
     let app = spawn_app().await;
     let statement = app.authority.sign(web_claims());
     let request = json!({ "software_statement": statement });
@@ -80,7 +87,7 @@ async fn two_identical_requests_get_different_clients() {
 
 #[tokio::test]
 async fn statement_claims_override_the_body_and_body_only_members_are_kept() {
-    // R17, digest §8 merge
+    // RFC 7591 §2, §3.1.1 (conformance: statement-overrides-body)
     let app = spawn_app().await;
     let body = json!({
         "client_name": "From the body",
@@ -92,14 +99,14 @@ async fn statement_claims_override_the_body_and_body_only_members_are_kept() {
     let body = answer.assert_created();
     assert_eq!(body["client_name"], "Test Client");
     assert_eq!(body["software_id"], "software-1");
-    // R96: any contact string
+    // RFC 7591 §2: any contact string (conformance: contacts-any-string)
     assert_eq!(body["contacts"], json!(["@ops on chat"]));
     assert_eq!(body["client_name#fr"], "Client de test");
 }
 
 #[tokio::test]
 async fn response_only_and_unknown_members_are_ignored() {
-    // R8, R14
+    // RFC 7591 §2, §3.2.1 (conformance: response-only-members-ignored, unknown-members-ignored)
     let app = spawn_app().await;
     let body = json!({
         "client_id": "chosen-by-client",
@@ -132,7 +139,7 @@ async fn a_statement_is_required_by_default_and_open_registration_can_be_enabled
 async fn grant_and_response_type_consistency() {
     let app = spawn_app().await;
     let cases = [
-        // R95: implicit with the default ["code"]
+        // OIDC DCR §2: implicit with the default ["code"] (conformance: response-type-needs-grant)
         (
             json!({"grant_types": ["implicit"]}),
             "invalid_client_metadata",
@@ -142,7 +149,7 @@ async fn grant_and_response_type_consistency() {
             "invalid_client_metadata",
         ),
         (json!({"response_types": []}), "invalid_client_metadata"),
-        // R42: code id_token needs implicit too
+        // OIDC DCR §2: code id_token needs implicit too (conformance: response-type-needs-grant)
         (
             json!({"response_types": ["code id_token"]}),
             "invalid_client_metadata",
@@ -172,7 +179,8 @@ async fn grant_and_response_type_consistency() {
             .await
             .assert_created();
     }
-    // R94: client_credentials alone: response_types defaults to [] (C14), no redirect URIs needed
+    // RFC 7591 §2.1: client_credentials alone: response_types defaults to [], no redirect URIs
+    // needed (conformance: response-types-default-empty)
     let answer = app
         .register(
             json!({"software_id": "svc", "grant_types": ["client_credentials"]}),
@@ -180,7 +188,8 @@ async fn grant_and_response_type_consistency() {
         )
         .await;
     assert_eq!(answer.assert_created()["response_types"], json!([]));
-    // R41: a redirect-based grant without redirect_uris
+    // RFC 7591 §2, §5; OIDC DCR §2: a redirect-based grant without redirect_uris
+    // (conformance: redirect-uris-required-for-redirect-grants)
     app.register(json!({"software_id": "svc"}), json!({}))
         .await
         .assert_error(400, "invalid_redirect_uri");
@@ -190,7 +199,9 @@ async fn grant_and_response_type_consistency() {
 async fn redirect_uri_rules() {
     let app = spawn_app().await;
     let refused = [
-        // R40, R39, digest §3.1 step 3
+        // RFC 6749 §3.1.2 (conformance: redirect-uri-absolute, redirect-uri-no-fragment),
+        // RFC 7591 §5 (conformance: redirect-uri-http-loopback-only), RFC 6749 §10.15 and
+        // RFC 3986 §3.2.1 (conformance: redirect-uri-forbidden-schemes, redirect-uri-no-userinfo)
         (json!(["/cb"]), "web"),
         (json!(["https://rp.example.com/cb#frag"]), "web"),
         (json!(["http://rp.example.com/cb"]), "web"),
@@ -200,12 +211,14 @@ async fn redirect_uri_rules() {
         (json!([]), "web"),
         (json!("https://rp.example.com/cb"), "web"),
         (json!([42]), "web"),
-        // R38: every entry is checked, not just the first
+        // OIDC DCR §2: every entry is checked, not just the first
+        // (conformance: redirect-uris-every-entry)
         (
             json!(["https://rp.example.com/cb", "http://rp.example.com/cb"]),
             "web",
         ),
-        // R37, S6
+        // RFC 8252 §7.1, §7.3, §8.4 (conformance: redirect-uri-http-loopback-only,
+        // native-private-scheme-reverse-domain)
         (json!(["http://app.example.com/cb"]), "native"),
         (json!(["myapp:/cb"]), "native"),
     ];
@@ -217,7 +230,8 @@ async fn redirect_uri_rules() {
         .await
         .assert_error(400, "invalid_redirect_uri");
     }
-    // R36: web + implicit → https, not localhost
+    // OIDC DCR §2: web + implicit → https, not localhost
+    // (conformance: web-implicit-https-not-loopback)
     for uri in ["http://127.0.0.1/cb", "https://localhost/cb"] {
         app.register(
             claims_with(json!({"redirect_uris": [uri], "grant_types": ["implicit"], "response_types": ["id_token"]})),
@@ -226,14 +240,17 @@ async fn redirect_uri_rules() {
         .await
         .assert_error(400, "invalid_redirect_uri");
     }
-    // O3: loopback http for a web client without implicit
+    // RFC 7591 §5; OIDC DCR §2: loopback http for a web client without implicit
+    // (conformance: web-loopback-http-allowed)
     app.register(
         claims_with(json!({"redirect_uris": ["http://127.0.0.1:8080/cb"]})),
         json!({}),
     )
     .await
     .assert_created();
-    // R67: all three native kinds, R97: claimed https on by default
+    // RFC 8252 §7.1, §7.2, §7.3: all three native kinds, claimed https on by default
+    // (conformance: native-private-scheme-reverse-domain, native-localhost-accepted,
+    // native-claimed-https)
     let native = app
         .register(
             claims_with(json!({
@@ -252,7 +269,8 @@ async fn redirect_uri_rules() {
         .await;
     let body = native.assert_created();
     assert_eq!(body["application_type"], "native");
-    // R107, R70: a public native client gets no secret
+    // OIDC DCR §3.2; RFC 8252 §8.4, §8.5: a public native client gets no secret
+    // (conformance: client-secret-when-needed)
     assert!(body.get("client_secret").is_none());
     // values are stored exactly as received (OIDC DCR §6)
     assert_eq!(body["redirect_uris"][2], "http://[::1]:51000/cb");
@@ -260,7 +278,7 @@ async fn redirect_uri_rules() {
 
 #[tokio::test]
 async fn claimed_https_for_native_clients_can_be_switched_off() {
-    // R97
+    // RFC 8252 §7.2 (conformance: native-claimed-https)
     let app = spawn_app_with(|c| c.allow_native_https_redirects = false).await;
     app.register(
         claims_with(
@@ -274,7 +292,8 @@ async fn claimed_https_for_native_clients_can_be_switched_off() {
 
 #[tokio::test]
 async fn redirect_uris_are_kept_without_normalisation() {
-    // R44 (registration side): precomposed and decomposed forms are different URIs
+    // OIDC DCR §6; RFC 3986 §6.2.1 (registration side): precomposed and decomposed forms are
+    // different URIs (conformance: redirect-uris-stored-exactly)
     let app = spawn_app().await;
     let uris = json!([
         "https://rp.example.com/caf\u{e9}",
@@ -298,37 +317,39 @@ async fn keys_and_cross_field_rules() {
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
     let refused = [
-        // R26
+        // RFC 7591 §2; OIDC DCR §2 (conformance: jwks-xor-jwks-uri)
         json!({"jwks": {"keys": [public_jwk.clone()]}, "jwks_uri": "https://rp.example.com/jwks"}),
-        // R27
+        // OIDC DCR §2 (conformance: jwks-uri-https)
         json!({"jwks_uri": "http://rp.example.com/jwks"}),
-        // R28
+        // RFC 7517 §5; RFC 7518 §6.2.2, §6.3.2, §6.4 (conformance: jwks-public-keys-only)
         json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]}}),
         json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
         json!({"jwks": {"keys": []}}),
         json!({"jwks": [public_jwk.clone()]}),
-        // R29
+        // OIDC DCR §2 (conformance: encryption-enc-needs-alg)
         json!({"userinfo_encrypted_response_enc": "A128GCM"}),
         json!({"request_object_encryption_enc": "A128GCM"}),
-        // R30
+        // OIDC DCR §2 (conformance: id-token-alg-none-only-without-id-token)
         json!({"grant_types": ["authorization_code", "implicit"], "response_types": ["code id_token"], "id_token_signed_response_alg": "none"}),
-        // R31
+        // OIDC DCR §2; RFC 8414 §2 (conformance: token-auth-alg-none-refused)
         json!({"token_endpoint_auth_signing_alg": "none"}),
-        // R32 (sector_identifier_uri must be https)
+        // OIDC DCR §5: sector_identifier_uri must be https (conformance: sector-uri-https)
         json!({"sector_identifier_uri": "http://rp.example.com/sector.json"}),
-        // R34, R35
+        // OIDC DCR §2 (conformance: initiate-login-uri-https, request-uris-https)
         json!({"initiate_login_uri": "http://rp.example.com/login"}),
         json!({"request_uris": ["http://rp.example.com/request.jwt"]}),
-        // private_key_jwt needs keys (digest §6)
+        // private_key_jwt needs keys (OIDC Core §9; conformance: private-key-jwt-needs-keys)
         json!({"token_endpoint_auth_method": "private_key_jwt"}),
-        // R106: public client with a MAC or symmetric JWE alg
+        // OIDC Core §10.1, §10.2: public client with a MAC or symmetric JWE alg
+        // (conformance: public-client-no-symmetric-algs)
         json!({"token_endpoint_auth_method": "none", "id_token_signed_response_alg": "HS256"}),
         json!({"token_endpoint_auth_method": "none", "request_object_encryption_alg": "dir"}),
-        // not advertised in discovery (O6)
+        // not advertised in discovery (RFC 8414 §2; conformance: values-within-policy)
         json!({"id_token_signed_response_alg": "ES999"}),
         json!({"token_endpoint_auth_method": "tls_client_auth"}),
         json!({"subject_type": "anonymous"}),
-        // R43: pairwise across hosts without a sector
+        // OIDC Core §8.1: pairwise across hosts without a sector
+        // (conformance: pairwise-multi-host-needs-sector)
         json!({"subject_type": "pairwise", "redirect_uris": ["https://a.example.com/cb", "https://b.example.com/cb"]}),
         // URLs and scope syntax
         json!({"logo_uri": "not a url"}),
@@ -342,7 +363,8 @@ async fn keys_and_cross_field_rules() {
             .await
             .assert_error(400, "invalid_client_metadata");
     }
-    // R107: a secret exactly when needed
+    // OIDC DCR §3.2; OIDC Core §9: a secret exactly when needed
+    // (conformance: client-secret-when-needed)
     let private_key_jwt = app
         .register(
             claims_with(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public_jwk.clone()]}})),
@@ -387,7 +409,9 @@ async fn keys_and_cross_field_rules() {
 
 #[tokio::test]
 async fn language_tagged_members_are_kept_byte_exact() {
-    // digest §4
+    // RFC 7591 §2.2; OIDC DCR §2.1; RFC 5646 §2.1, §2.1.1 (conformance: lang-tag-members,
+    // lang-tag-well-formed, lang-tag-case-duplicates-refused, lang-tag-names-kept,
+    // lang-tag-value-like-base)
     let app = spawn_app().await;
     let answer = app
         .register(
@@ -414,7 +438,8 @@ async fn language_tagged_members_are_kept_byte_exact() {
 
 #[tokio::test]
 async fn an_oversized_client_id_is_refused_naming_the_limit() {
-    // R104, design.md: never truncated
+    // RFC 6749 §2.2, App. A.1; docs/design.md: never truncated
+    // (conformance: client-id-vschar-and-size)
     let app = spawn_app().await;
     let uris: Vec<String> = (0..60)
         .map(|i| format!("https://rp.example.com/callback/number/{i}"))
@@ -429,7 +454,7 @@ async fn an_oversized_client_id_is_refused_naming_the_limit() {
 
 #[tokio::test]
 async fn issuer_policy_limits_software_grants_and_scopes() {
-    // digest §8 step 7
+    // RFC 7591 §3.2.2, §5 (conformance: issuer-policy)
     let app = spawn_app_with(|c| {
         c.trusted_issuers[0].allowed_software_ids = Some(vec!["software-1".into()]);
         c.trusted_issuers[0].allowed_scopes = Some(vec!["openid".into(), "profile".into()]);
@@ -457,8 +482,9 @@ async fn policy_scopes_are_enforced() {
 
 #[tokio::test]
 async fn a_sector_identifier_uri_that_cannot_be_fetched_is_refused() {
-    // OIDC DCR §5, C12: fetched at registration; here it resolves to a loopback address, which
-    // the guarded fetcher refuses before connecting (tests/fetch.rs covers the rest)
+    // OIDC DCR §5; RFC 7591 §3.2.2: fetched at registration; here it resolves to a loopback
+    // address, which the guarded fetcher refuses before connecting (tests/api/fetch.rs covers
+    // the rest; conformance: sector-uri-fetched, sector-uri-unusable-is-metadata-error)
     let app = spawn_app().await;
     let answer = app
         .register(

@@ -51,7 +51,7 @@ async fn every_resolve_outcome_with_only_the_public_jwks() {
         );
         assert!(client.redirect_uri_matches("https://rp.example.com/cb"));
     }
-    // wrong signature (R80)
+    // wrong signature (OIDC DCR §7; conformance: client-id-verified-before-use)
     let mut flipped = id.as_bytes().to_vec();
     let i = flipped.len() - 10;
     flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
@@ -475,7 +475,8 @@ async fn the_example_front_door_validates_real_registrations() {
         .await;
         assert_eq!(ok.status(), 200);
         assert!(ok.text().await.unwrap().contains("Test Client"));
-        // invalid client and unregistered redirect URI: an error page, never a redirect (R72)
+        // invalid client and unregistered redirect URI: an error page, never a redirect
+        // (RFC 6749 §4.1.2.1; conformance: unregistered-redirect-never-followed)
         for query in [
             vec![
                 ("client_id", "not-a-client"),

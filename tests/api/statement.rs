@@ -1,4 +1,5 @@
-//! Software statement verification (digest §8, R15–R19, R92).
+//! Software statement verification (RFC 7591 §2.3, §3.1.1, §3.2.2; RFC 7515 §4.1.11, §7.1;
+//! RFC 7519 §4.1.1, §4.1.4, §4.1.5, §4.1.6; RFC 8725 §3.1, §3.2, §3.10).
 
 use serde_json::{json, Map, Value};
 use stateless_dcr::config::TrustedIssuer;
@@ -31,9 +32,11 @@ async fn statements_that_are_not_acceptable_are_invalid_software_statement() {
     let kid = app.authority.kid();
     let payload = jose::base64url(claims().to_string().as_bytes());
 
-    // R18: alg none, with and without a signature part
+    // RFC 8725 §3.2: alg none, with and without a signature part
+    // (conformance: statement-alg-none-refused)
     let none_header = jose::base64url(br#"{"alg":"none"}"#);
-    // R92: a MAC, even one keyed with the issuer's public key bytes
+    // RFC 8725 §3.1, §3.2: a MAC, even one keyed with the issuer's public key bytes
+    // (conformance: statement-mac-refused)
     let hs_header = jose::base64url(format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#).as_bytes());
     // crit is honoured: an extension we do not understand
     let crit = app.authority.sign_with_header(
@@ -45,7 +48,7 @@ async fn statements_that_are_not_acceptable_are_invalid_software_statement() {
         },
         &claims(),
     );
-    // R19: no iss
+    // RFC 7591 §2.3; RFC 7519 §4.1.1: no iss (conformance: statement-iss-required)
     let mut no_iss = claims();
     no_iss.as_object_mut().unwrap().remove("iss");
     let no_iss = app
@@ -137,7 +140,8 @@ async fn times_within_the_clock_skew_are_accepted() {
         .await
         .assert_created()
         .clone();
-    // R81 / design.md: the client_id expires with the statement, and so does the secret
+    // RFC 7591 §3.2.1, §5; docs/design.md: the client_id expires with the statement, and so
+    // does the secret (conformance: client-id-expiry, client-secret-expiry-present)
     assert_eq!(body["client_secret_expires_at"], now_plus(&body, 3600));
 }
 

@@ -125,7 +125,7 @@ pub fn deployment_for(issuer: &str) -> Deployment {
             allowed_scopes: None,
         }],
         workers: Some(1),
-        // these tests have no https servers for client jwks_uri values; tests/fetch.rs does
+        // these tests have no https servers for client jwks_uri values; tests/api/fetch.rs does
         check_client_jwks_uri: false,
         ..Config::default()
     };
@@ -340,7 +340,8 @@ impl Answer {
     }
 
     /// Assert a registration error: status 400 and the RFC 7591 error code, with an ASCII
-    /// description (C7) and the no-store headers (R91).
+    /// description (RFC 7591 §3.2.2; conformance: error-body-json) and the no-store headers
+    /// (RFC 9111 §5.2.2.5; conformance: no-store-everywhere).
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
