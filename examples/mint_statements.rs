@@ -1,6 +1,7 @@
 //! Benchmark helper: sign COUNT distinct software statements with a federation authority's key and
 //! write them as registration request bodies, one JSON object per line
-//! (`{"software_statement":"..."}`), for `../shared/bench/bodies.lua` (scripts/bench-registration.sh).
+//! (`{"software_statement":"..."}`), for a wrk script that POSTs one line per request
+//! (scripts/bench-registration.sh, scripts/bench-memory.sh with scripts/bench-bodies-limit.lua).
 //!
 //! ```sh
 //! cargo run --release --example mint_statements -- --count 200000 --out /tmp/bodies.jsonl

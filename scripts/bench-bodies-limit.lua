@@ -1,8 +1,8 @@
--- wrk script: like ../../shared/bench/bodies.lua (POST one JSON body per request, cycling through
--- the lines of the file named by BODIES, count answers that are not 2xx), but the thread stops
--- sending after LIMIT answers and creates the file named by DONE_FILE, so that a run makes a fixed
--- number of registrations: wrk itself runs for its -d time, so whoever started it interrupts it
--- (SIGINT: wrk then prints its summary) once DONE_FILE exists. Use with -t1. Used by
+-- wrk script: POST one JSON body per request, cycling through the lines of the file named by
+-- BODIES, and count answers that are not 2xx; besides, the thread stops sending after LIMIT
+-- answers and creates the file named by DONE_FILE, so that a run makes a fixed number of
+-- registrations: wrk itself runs for its -d time, so whoever started it interrupts it (SIGINT:
+-- wrk then prints its summary) once DONE_FILE exists. Use with -t1. Used by
 -- scripts/bench-memory.sh.
 local path = os.getenv("BODIES") or "bodies.jsonl"
 local limit = tonumber(os.getenv("LIMIT") or "0")

@@ -3,7 +3,7 @@
 # (VmRSS) after 10,000 registrations and after 1,000,000, and at a few points between, with wrk
 # (one thread, CONNECTIONS connections) and distinct ES256 statements. The service keeps nothing
 # per client, so the figure should stay flat; compare the peer with PEER_STORE=redis, which keeps
-# about 1.1 kB per client (../shared/bench/README.md).
+# about 1.1 kB per client (docs/benchmarks.md).
 #
 # Usage: scripts/bench-memory.sh [TOTAL] [CONNECTIONS]    (defaults 1000000 and 32)
 # Environment:

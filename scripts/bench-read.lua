@@ -1,6 +1,6 @@
 -- wrk script: GET a client's configuration (RFC 7592 read) with its registration access token,
 -- cycling through the lines of the file named by READS ("<path> <token>" per line), and print
--- how many answers were not 2xx (as ../../shared/bench/bodies.lua does).
+-- how many answers were not 2xx (as scripts/bench-bodies-limit.lua does).
 -- Usage: READS=reads.txt wrk -t1 -c32 -d10s -s bench-read.lua http://127.0.0.1:PORT
 local file = os.getenv("READS") or "reads.txt"
 local reads = {}

@@ -4,11 +4,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
+use crate::clock::Clock;
 use crate::config::{Config, LogFormat};
 use crate::keys::{self, RegistrarKeys, SigningAlg};
 use crate::registrar::Registrar;
@@ -276,10 +276,7 @@ fn statement_sign(
         Ok(_) => return Err("the claims must be a JSON object".into()),
         Err(e) => return Err(format!("the claims are not JSON: {e}")),
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::SystemClock.now().map_err(|e| e.to_string())?;
     if let Some(issuer) = issuer {
         claims.entry("iss").or_insert(Value::String(issuer));
     }
@@ -288,7 +285,8 @@ fn statement_sign(
     }
     claims.entry("iat").or_insert(Value::from(now));
     if let Some(lifetime) = lifetime {
-        claims.entry("exp").or_insert(Value::from(now + lifetime));
+        let exp = now.checked_add(lifetime).ok_or("--lifetime is too large")?;
+        claims.entry("exp").or_insert(Value::from(exp));
     }
     if !claims.contains_key("jti") {
         let jti = crate::jose::random_bytes(16).map_err(|e| e.to_string())?;

@@ -45,16 +45,16 @@ impl<'a> CompactJws<'a> {
     /// a recipient must refuse extensions it does not understand, and this service understands
     /// none), so that nothing past this point can be confused about what kind of token it holds.
     pub fn parse(token: &'a str) -> Result<Self, JwsError> {
-        Self::parse_inner(token, false)
+        Self::parse_with(token, false)
     }
 
     /// Like [`CompactJws::parse`] but also accepting HS* algorithms: only for tokens keyed by a
     /// secret both sides share, such as `client_secret_jwt` assertions (OIDC Core §9).
     pub fn parse_allowing_mac(token: &'a str) -> Result<Self, JwsError> {
-        Self::parse_inner(token, true)
+        Self::parse_with(token, true)
     }
 
-    fn parse_inner(token: &'a str, allow_mac: bool) -> Result<Self, JwsError> {
+    fn parse_with(token: &'a str, allow_mac: bool) -> Result<Self, JwsError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -103,7 +103,7 @@ impl<'a> CompactJws<'a> {
     }
 
     /// The payload bytes without checking the signature: only to learn which issuer's keys to
-    /// verify with (digest §8 steps 4–5). Nothing read this way is trusted.
+    /// verify with (RFC 7591 §2.3). Nothing read this way is trusted (RFC 8725 §3.10).
     pub fn unverified_payload(&self) -> Result<Vec<u8>, JwsError> {
         URL_SAFE_NO_PAD
             .decode(self.payload_b64)
@@ -174,7 +174,7 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, openssl::error::ErrorStack> {
 }
 
 /// HMAC-SHA256 over the parts, each followed by a zero byte so that no two different part lists
-/// produce the same input (design.md "Secrets without storage").
+/// produce the same input (docs/design.md, "Secrets without storage").
 ///
 /// RFC 2104 written out over OpenSSL's SHA-256: the same bytes as OpenSSL's HMAC, without the
 /// EVP key and context set-up, which cost about ten times the hashing itself (docs/benchmarks.md).

@@ -1,4 +1,4 @@
-//! Software statements (RFC 7591 §2.3, §3.1.1; digest §8): verification against the configured
+//! Software statements (RFC 7591 §2.3, §3.1.1): verification against the configured
 //! issuers' keys only, time checks with a small clock skew, issuer policy, and the merge of the
 //! statement's claims over the request body.
 
@@ -31,7 +31,8 @@ fn invalid(message: impl Into<String>) -> StatementError {
     StatementError::Invalid(message.into())
 }
 
-/// JWT claims that describe the statement itself, not the client (digest §8 merge, *Derived*).
+/// JWT claims that describe the statement itself, not the client (RFC 7519 §4.1; conformance:
+/// statement-overrides-body).
 const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti"];
 
 /// A statement whose signature, issuer and times checked out.
@@ -153,7 +154,8 @@ impl TrustedIssuers {
         self.seen[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
-    /// Verify a statement (digest §8 steps 2–6). `now` is in seconds since the epoch.
+    /// Verify a statement (RFC 7591 §2.3; the checks are listed in docs/conformance.md,
+    /// "Software statements"). `now` is in seconds since the epoch.
     pub async fn verify(
         &self,
         statement: &str,
@@ -256,7 +258,8 @@ impl TrustedIssuers {
         Ok(verified)
     }
 
-    /// Issuer policy (digest §8 step 7): allowed software, grant types and scopes.
+    /// Issuer policy (RFC 7591 §3.2.2, §5; conformance: issuer-policy): allowed software, grant
+    /// types and scopes.
     pub fn approve(&self, issuer: &str, md: &ClientMetadata) -> Result<(), StatementError> {
         let Some(issuer) = self.issuers.get(issuer) else {
             return Err(StatementError::Unapproved(
@@ -295,8 +298,9 @@ impl TrustedIssuers {
     }
 }
 
-/// `exp`, `nbf` and `iat` with a symmetric clock skew (digest §8 step 4). josekit's validator
-/// skips absent claims and has no leeway (stack-notes §2.4), so this is done here.
+/// `exp`, `nbf` and `iat` with a symmetric clock skew (RFC 7519 §4.1.4–§4.1.6; conformance:
+/// statement-times-checked). josekit's `JwtPayloadValidator` skips absent claims and has no
+/// leeway, so this is done here.
 fn check_times(s: &VerifiedStatement, now: u64, skew: u64) -> Result<(), StatementError> {
     if let Some(exp) = s.exp {
         if now >= exp.saturating_add(skew) {
@@ -319,7 +323,8 @@ fn check_times(s: &VerifiedStatement, now: u64, skew: u64) -> Result<(), Stateme
 }
 
 /// RFC 7591 §2, §3.1.1: `effective = body ⊕ statement`, each over known metadata only; for each
-/// member name the statement wins. Tagged names are separate members (digest §8).
+/// member name the statement wins. Tagged names are separate members (conformance:
+/// statement-overrides-body).
 pub fn merge(
     body: &Map<String, Value>,
     statement: Option<&VerifiedStatement>,
@@ -372,5 +377,79 @@ mod tests {
         let uncached = TrustedIssuers::load(&[], 0, &fetcher).unwrap();
         assert!(!uncached.seen_before(&a));
         assert!(!uncached.seen_before(&a));
+    }
+
+    /// A trusted issuer with one key (in a file), and a signer for its statements.
+    fn issuer(dir: &Path, cache_entries: u64) -> (TrustedIssuers, impl Fn(Value) -> String) {
+        let (private, jwks) =
+            crate::keys::generate_authority_key(crate::keys::SigningAlg::Es256).unwrap();
+        let jwks_file = dir.join("issuer.jwks.json");
+        std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+        let config = TrustedIssuer {
+            issuer: "https://issuer.test".into(),
+            jwks_file: Some(jwks_file),
+            jwks_uri: None,
+            allowed_software_ids: None,
+            allowed_grant_types: None,
+            allowed_scopes: None,
+        };
+        let fetcher = Fetcher::new(Default::default()).unwrap();
+        let issuers = TrustedIssuers::load(&[config], cache_entries, &fetcher).unwrap();
+        let private = josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap();
+        let sign = move |mut claims: Value| {
+            claims["iss"] = "https://issuer.test".into();
+            let (alg, signer) = crate::keys::signer_for(&private).unwrap();
+            let mut header = Map::new();
+            header.insert("alg".into(), alg.into());
+            header.insert("kid".into(), private.key_id().unwrap().into());
+            jose::sign_compact(&header, claims.to_string().as_bytes(), signer.as_ref()).unwrap()
+        };
+        (issuers, sign)
+    }
+
+    #[tokio::test]
+    async fn times_hold_up_to_the_second_of_their_boundary_with_the_skew() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuers, sign) = issuer(dir.path(), 0);
+        let skew = 60;
+        let verify = |statement: &str, now| {
+            let statement = statement.to_owned();
+            let issuers = &issuers;
+            async move { issuers.verify(&statement, now, skew, 16 * 1024).await }
+        };
+        // exp: refused on and after exp + skew (RFC 7519 §4.1.4)
+        let expiring = sign(serde_json::json!({ "exp": 1_000 }));
+        assert!(verify(&expiring, 1_000 + skew - 1).await.is_ok());
+        assert!(verify(&expiring, 1_000 + skew).await.is_err());
+        // nbf and iat: refused once they are more than the skew ahead (RFC 7519 §4.1.5, §4.1.6)
+        for claim in ["nbf", "iat"] {
+            let future = sign(serde_json::json!({ claim: 2_000 }));
+            assert!(verify(&future, 2_000 - skew).await.is_ok(), "{claim}");
+            assert!(verify(&future, 2_000 - skew - 1).await.is_err(), "{claim}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_statement_still_expires_at_the_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuers, sign) = issuer(dir.path(), 100);
+        let statement = sign(serde_json::json!({ "exp": 1_000 }));
+        // verified twice: the second verification puts it in the cache
+        for _ in 0..2 {
+            issuers.verify(&statement, 500, 0, 16 * 1024).await.unwrap();
+        }
+        assert!(issuers
+            .verified
+            .as_ref()
+            .unwrap()
+            .contains_key(&jose::sha256(statement.as_bytes())));
+        assert!(issuers.verify(&statement, 999, 0, 16 * 1024).await.is_ok());
+        assert_eq!(
+            issuers
+                .verify(&statement, 1_000, 0, 16 * 1024)
+                .await
+                .unwrap_err(),
+            StatementError::Invalid("the software statement has expired".into())
+        );
     }
 }

@@ -71,13 +71,15 @@ pub struct Config {
     pub issuer: Option<String>,
     /// The registrar key set file.
     pub keys: PathBuf,
-    /// Whether a registration must carry a software statement (design.md: yes by default).
+    /// Whether a registration must carry a software statement (yes by default, a project
+    /// decision: docs/conformance.md `statement-required-by-default`).
     pub require_software_statement: bool,
     pub management: Management,
     /// Upper bound on a client_id's lifetime in seconds; 0 means no bound (the statement's `exp`
     /// still applies).
     pub max_client_lifetime_secs: u64,
-    /// Longest client_id issued, in characters (digest D5).
+    /// Longest client_id issued, in characters (RFC 6749 §2.2; conformance:
+    /// client-id-vschar-and-size).
     pub client_id_max_length: usize,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: usize,
@@ -85,7 +87,8 @@ pub struct Config {
     pub max_statement_bytes: usize,
     /// Allowed clock difference for `exp`, `nbf` and `iat` of software statements, in seconds.
     pub clock_skew_secs: u64,
-    /// Accept claimed https redirect URIs for native clients (digest C1, RFC 8252 §7.2).
+    /// Accept claimed https redirect URIs for native clients (RFC 8252 §7.2; a project decision,
+    /// see docs/conformance.md `native-claimed-https`).
     pub allow_native_https_redirects: bool,
     /// HTTP worker threads; defaults to the number of CPU cores.
     pub workers: Option<usize>,

@@ -14,7 +14,7 @@ impl Config {
         if public.query().is_some() || public.fragment().is_some() {
             return Err(invalid("public_url", "must not have a query or fragment"));
         }
-        // Registration endpoints must be https (RFC 7591 §5, OIDC Disc §3, digest R73); plain
+        // Registration endpoints must be https (RFC 7591 §5, OIDC Disc §3); plain
         // http is allowed only on a loopback host, for development.
         match public.scheme() {
             "https" => {}

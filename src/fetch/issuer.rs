@@ -1,6 +1,6 @@
 //! The keys of a trusted federation authority published at a `jwks_uri`.
 //!
-//! Software statements are verified with these keys (digest §8), so they are needed on the
+//! Software statements are verified with these keys (RFC 7591 §2.3), so they are needed on the
 //! registration path and must neither be fetched per request nor go stale forever:
 //! - a fetched set is kept for its `Cache-Control: max-age`, clamped to
 //!   [`FetchConfig::issuer_jwks_min_cache_secs`, `FetchConfig::issuer_jwks_max_cache_secs`]

@@ -3,7 +3,7 @@
 //! trusted issuer's `jwks_uri` ([`IssuerJwksSource`]).
 //!
 //! These URLs come from requests, so every fetch is a server-side request forgery risk. The
-//! controls (`../shared/design.md`, "Outbound fetches"):
+//! controls (`docs/design.md`, "Outbound fetches"):
 //! - https only, refused before any connection (OIDC DCR §2 and §5 require https for both URLs);
 //! - a connect timeout and a total timeout that also covers reading the body;
 //! - redirects are not followed: a 3xx is an error, so a public host cannot bounce the fetch to
@@ -255,7 +255,8 @@ impl Fetcher {
     /// The redirect URIs listed by a `sector_identifier_uri` document. OIDC DCR §5: the URL
     /// must be https and serve a JSON array of redirect URI strings. Each failure is distinct:
     /// not fetchable (the transport variants), [`FetchError::NotJson`], or
-    /// [`FetchError::WrongShape`] for anything but an array of strings (digest §5, C12).
+    /// [`FetchError::WrongShape`] for anything but an array of strings (conformance:
+    /// sector-uri-unusable-is-metadata-error).
     pub async fn sector_redirect_uris(&self, sector_uri: &str) -> Result<Vec<String>, FetchError> {
         let doc = self
             .fetch_json(sector_uri, DocumentKind::SectorIdentifier)
@@ -415,7 +416,7 @@ impl std::fmt::Debug for Fetcher {
 }
 
 /// OIDC DCR §5: every registered redirect URI must be listed in the `sector_identifier_uri`
-/// document. Membership is exact code-point equality (OIDC DCR §6, digest §5): no
+/// document. Membership is exact code-point equality (OIDC DCR §6): no
 /// normalisation of case, trailing slashes or percent-encoding. The error names the first
 /// redirect URI that is missing (the caller answers `invalid_redirect_uri`).
 pub fn check_sector(redirect_uris: &[String], sector_doc: &[String]) -> Result<(), String> {

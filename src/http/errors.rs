@@ -1,6 +1,6 @@
-//! The one place where errors become HTTP responses (style.md, after kanidm's errors.rs): status
-//! codes, the JSON error body (RFC 7591 §3.2.2; digest C7), `WWW-Authenticate` on 401s
-//! (RFC 6750 §3) and `Allow` on 405s.
+//! The one place where errors become HTTP responses (after kanidm's errors.rs): status
+//! codes, the JSON error body (RFC 7591 §3.2.2; conformance: error-body-json),
+//! `WWW-Authenticate` on 401s (RFC 6750 §3) and `Allow` on 405s.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -44,7 +44,8 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Registration(e) => e.code(),
-            // O1: a body that is not application/json, or not a JSON object, is bad metadata
+            // A body that is not application/json, or not a JSON object, is bad metadata (a
+            // project decision, see docs/conformance.md `registration-json-media-type-only`)
             ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
                 "invalid_client_metadata"
             }
@@ -58,7 +59,8 @@ impl ApiError {
         }
     }
 
-    /// The `error_description`: ASCII only (digest C7); internal details stay in the log.
+    /// The `error_description`: ASCII only (RFC 7591 §3.2.2; conformance: error-body-json);
+    /// internal details stay in the log.
     fn description(&self) -> String {
         let text = match self {
             ApiError::Registration(RegistrationError::Internal(_)) => {
@@ -152,7 +154,8 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Digest C9 / R91: registration and configuration responses are never cached.
+/// Registration and configuration responses are never cached (RFC 9111 §5.2.2.5, §5.4): a
+/// project decision, see docs/conformance.md `no-store-everywhere`.
 pub fn no_store(response: &mut HttpResponseBuilder) {
     response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));

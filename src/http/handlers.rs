@@ -225,7 +225,8 @@ fn json_response(
     builder.json(body)
 }
 
-/// Digest C8 / O1: only `application/json` (any `charset` must be UTF-8, RFC 8259 §8.1).
+/// Only `application/json` (RFC 7591 §3.1; any `charset` must be UTF-8, RFC 8259 §8.1): a
+/// project decision, see docs/conformance.md `registration-json-media-type-only`.
 fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
     let value = request
         .headers()

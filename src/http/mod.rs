@@ -72,7 +72,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                             .default_service(web::to(handlers::registration_method_not_allowed)),
                     )
                     // Everything under /register/ is the configuration endpoint, garbage included:
-                    // it gets its 401, never a 404 (OIDC DCR §4.4, R46). The client_id is taken
+                    // it gets its 401, never a 404 (OIDC DCR §4.4). The client_id is taken
                     // from the path directly: a route pattern would run a regex with captures over
                     // a kilobyte-long client_id on every request (docs/benchmarks.md).
                     .default_service(web::to(handlers::configuration)),

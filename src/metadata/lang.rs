@@ -1,4 +1,4 @@
-//! Language-tagged members (RFC 7591 §2.2, OIDC DCR §2.1; digest §4): `client_name#ja-Jpan-JP`.
+//! Language-tagged members (RFC 7591 §2.2, OIDC DCR §2.1): `client_name#ja-Jpan-JP`.
 //!
 //! Member names are kept byte-exact and echoed as received. Tags are matched without regard to
 //! case, so two names differing only in the tag's case are refused as ambiguous.

@@ -1,5 +1,7 @@
-//! Redirect URIs: the registration rules (digest §3.1, RFC 8252 for native clients) and the
-//! matching rule used at the authorization endpoint (digest §3.2).
+//! Redirect URIs: the registration rules (OIDC DCR §2, RFC 6749 §3.1.2, RFC 8252 §7 for native
+//! clients) and the matching rule used at the authorization endpoint (OIDC Core §3.1.2.1,
+//! RFC 8252 §7.3). docs/conformance.md lists them under "Redirect URIs at registration" and
+//! "Redirect URI matching at use".
 //!
 //! Values are checked on the exact string received and stored unchanged (OIDC DCR §6); the `url`
 //! crate is used only to read the parts, never to rewrite a value.
@@ -13,16 +15,20 @@ use super::{invalid_redirect_uri, quoted, ApplicationType, MetadataError};
 pub struct RedirectRules {
     pub application_type: ApplicationType,
     /// The client uses the implicit flow: `implicit` is registered, or a response type returns a
-    /// token or ID Token from the authorization endpoint (digest §3.1 step 4).
+    /// token or ID Token from the authorization endpoint (OIDC DCR §2; conformance:
+    /// web-implicit-https-not-loopback).
     pub uses_implicit: bool,
-    /// Claimed https redirect URIs for native clients (digest C1, RFC 8252 §7.2).
+    /// Claimed https redirect URIs for native clients (RFC 8252 §7.2; a project decision, see
+    /// docs/conformance.md `native-claimed-https`).
     pub allow_native_https: bool,
 }
 
-/// Schemes never acceptable as a redirect target (digest §3.1 step 3, *Derived*).
+/// Schemes never acceptable as a redirect target (RFC 6749 §10.15; a project decision, see
+/// docs/conformance.md `redirect-uri-forbidden-schemes`).
 const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "about", "blob"];
 
-/// Check one registered redirect URI (digest §3.1); every failure is `invalid_redirect_uri`.
+/// Check one registered redirect URI (OIDC DCR §2, RFC 6749 §3.1.2, RFC 8252 §7); every failure
+/// is `invalid_redirect_uri`.
 pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
     let refuse = |why: &str| {
         Err(invalid_redirect_uri(format!(
@@ -50,7 +56,8 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
     match rules.application_type {
         ApplicationType::Web => {
             if rules.uses_implicit {
-                // OIDC DCR §2: web clients using implicit must use https and not localhost (C3).
+                // OIDC DCR §2: web clients using implicit must use https and not localhost
+                // (conformance: web-implicit-https-not-loopback).
                 if !is_https {
                     return refuse("must use https: the client uses the implicit flow");
                 }
@@ -58,7 +65,9 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
                     return refuse("must not be on localhost: the client uses the implicit flow");
                 }
             } else if is_http && !loopback {
-                // RFC 7591 §5: plain http only on the local machine (O3).
+                // RFC 7591 §5: plain http only on the local machine (accepting it for web
+                // clients is a project decision, see docs/conformance.md
+                // `web-loopback-http-allowed`).
                 return refuse("uses http on a host that is not the local machine");
             } else if !is_http && !is_https {
                 return refuse("must use https (private-use schemes are for native clients)");
@@ -77,7 +86,7 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
                     );
                 }
             } else if !scheme.contains('.') {
-                // RFC 8252 §7.1, §8.4: private-use schemes are reverse domain names (S6).
+                // RFC 8252 §7.1, §8.4: private-use schemes are reverse domain names.
                 return refuse("uses a private-use scheme that is not a reverse domain name");
             }
         }
@@ -108,7 +117,8 @@ pub fn parse_strict(value: &str) -> Option<Url> {
     Url::parse(value).ok()
 }
 
-/// `localhost`, 127.0.0.0/8 and ::1 (RFC 8252 §7.3, §8.3; digest C3).
+/// `localhost`, 127.0.0.0/8 and ::1 (RFC 8252 §7.3, §8.3; counting `localhost` is a project
+/// decision, see docs/conformance.md `native-localhost-accepted`).
 pub fn is_loopback(host: &Host<&str>) -> bool {
     match host {
         Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
@@ -259,13 +269,13 @@ mod tests {
         ] {
             assert!(!matches(reg, near, Web), "{near}");
         }
-        // R44: precomposed é vs e + combining acute
+        // OIDC DCR §6: precomposed é vs e + combining acute
         assert!(!matches(
             "https://rp.example/caf\u{e9}",
             "https://rp.example/cafe\u{301}",
             Web
         ));
-        // R65 / R98: any port for native loopback only
+        // RFC 8252 §7.3: any port for native loopback only (conformance: native-loopback-any-port)
         assert!(matches(
             "http://127.0.0.1:8080/cb",
             "http://127.0.0.1:9090/cb",

@@ -267,3 +267,76 @@ fn mac_verifier(alg: &str, key: &[u8]) -> Result<Box<dyn JwsVerifier>, String> {
         other => return Err(format!("alg {other} is not a MAC")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{mint, registrar_keys, resolver};
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::keys::{generate_authority_key, signer_for, SigningAlg};
+    use serde_json::{json, Map};
+
+    /// A private_key_jwt client whose key pair the test holds, and a signer of its assertions.
+    fn client_with_key() -> (Value, impl Fn(Value) -> String) {
+        let (private, jwks) = generate_authority_key(SigningAlg::Es256).unwrap();
+        let metadata = json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        });
+        let private = josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap();
+        let sign = move |claims: Value| {
+            let (alg, signer) = signer_for(&private).unwrap();
+            let mut header = Map::new();
+            header.insert("alg".into(), alg.into());
+            header.insert("kid".into(), private.key_id().unwrap().into());
+            crate::jose::sign_compact(&header, claims.to_string().as_bytes(), signer.as_ref())
+                .unwrap()
+        };
+        (metadata, sign)
+    }
+
+    #[tokio::test]
+    async fn an_assertion_is_accepted_until_exp_plus_the_leeway_and_only_once() {
+        let keys = registrar_keys();
+        let clock = FixedClock::new(1_000);
+        let resolver = resolver(&keys, clock.clone());
+        let (metadata, sign) = client_with_key();
+        let id = mint(&keys, metadata, None);
+        let client = resolver.verify(&id).unwrap();
+        let assertion = |jti: &str, exp: u64| {
+            sign(json!({
+                "iss": id, "sub": id, "aud": "https://op.test/token", "jti": jti, "exp": exp,
+            }))
+        };
+        let exp = 1_100;
+        let check = |assertion: String| {
+            let resolver = &resolver;
+            let client = client.clone();
+            async move {
+                resolver
+                    .authenticate(&client, Credentials::Assertion(&assertion))
+                    .await
+            }
+        };
+        clock.set(exp + ASSERTION_LEEWAY - 1);
+        assert_eq!(check(assertion("a", exp)).await, Ok(()));
+        // single use (RFC 7523 §3): the same jti again is a replay
+        assert_eq!(check(assertion("a", exp)).await, Err(AuthError::Replayed));
+        clock.set(exp + ASSERTION_LEEWAY);
+        assert!(matches!(
+            check(assertion("b", exp)).await,
+            Err(AuthError::BadAssertion(why)) if why.contains("expired")
+        ));
+        // an exp too far ahead would have to be remembered too long
+        clock.set(1_000);
+        let far = 1_000 + MAX_ASSERTION_LIFETIME;
+        assert_eq!(check(assertion("c", far)).await, Ok(()));
+        assert!(matches!(
+            check(assertion("d", far + 1)).await,
+            Err(AuthError::BadAssertion(why)) if why.contains("too far")
+        ));
+        // a huge exp must not overflow the arithmetic (checked, never wrapping)
+        assert!(check(assertion("e", u64::MAX)).await.is_err());
+    }
+}

@@ -152,3 +152,61 @@ fn decode_state(state: u8, generation: u64) -> Result<RecordState, StoreError> {
         other => Err(StoreError::Corrupt(format!("unknown record state {other}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    fn record(state: RecordState, expires_at: Option<u64>) -> StoredRecord {
+        StoredRecord {
+            state,
+            signed: "signed-record".into(),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_lives_until_the_second_its_client_id_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.redb");
+        let clock = FixedClock::new(500);
+        let store = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
+        let amended = RecordState::Amended { generation: 1 };
+        assert_eq!(
+            store
+                .write("jti", 0, &record(amended, Some(1_000)))
+                .await
+                .unwrap(),
+            WriteOutcome::Written
+        );
+        clock.set(999);
+        assert!(store.load("jti").await.unwrap().is_some());
+        clock.set(1_000);
+        assert!(store.load("jti").await.unwrap().is_none());
+        // an expired record no longer holds its generation: a write expects 0 again
+        let again = RecordState::Amended { generation: 1 };
+        assert_eq!(
+            store
+                .write("jti", 0, &record(again, Some(2_000)))
+                .await
+                .unwrap(),
+            WriteOutcome::Written
+        );
+        // a record without expiry is kept forever, and a restart drops only expired ones
+        store
+            .write("forever", 0, &record(RecordState::Revoked, None))
+            .await
+            .unwrap();
+        store
+            .write("short", 0, &record(RecordState::Revoked, Some(1_500)))
+            .await
+            .unwrap();
+        drop(store);
+        clock.set(1_500);
+        let reopened = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
+        assert!(reopened.load("forever").await.unwrap().is_some());
+        assert!(reopened.load("short").await.unwrap().is_none());
+        assert!(reopened.load("jti").await.unwrap().is_some());
+    }
+}

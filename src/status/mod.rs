@@ -1,5 +1,6 @@
 //! The status store: what update and delete (RFC 7592 §2.2, §2.3) leave behind, keyed by the
-//! client's `jti` (design.md "State, caches and where each lives"; digest C19).
+//! client's `jti` (docs/design.md, "Status records"; that only update and delete write here is
+//! a project decision, see docs/conformance.md `status-written-only-by-update-delete`).
 //!
 //! A record is an *amendment* (the replacement metadata and the registration access token
 //! generation) or a *revocation*. Records are JWS signed by the registrar, so a node that can
