@@ -132,35 +132,23 @@ pub fn signer_for(jwk: &Jwk) -> Result<(&'static str, Box<dyn JwsSigner>), Strin
         ("RSA", None, _) => "PS256".into(),
         (kty, None, _) => return Err(format!("cannot sign with a {kty} key")),
     };
-    let signer: (&'static str, Box<dyn JwsSigner>) = match alg.as_str() {
-        "ES256" => (
-            "ES256",
-            Box::new(jws::ES256.signer_from_jwk(jwk).map_err(err)?),
-        ),
-        "ES384" => (
-            "ES384",
-            Box::new(jws::ES384.signer_from_jwk(jwk).map_err(err)?),
-        ),
-        "ES512" => (
-            "ES512",
-            Box::new(jws::ES512.signer_from_jwk(jwk).map_err(err)?),
-        ),
-        "EdDSA" => (
-            "EdDSA",
-            Box::new(jws::EdDSA.signer_from_jwk(jwk).map_err(err)?),
-        ),
-        "RS256" => (
-            "RS256",
-            Box::new(jws::RS256.signer_from_jwk(jwk).map_err(err)?),
-        ),
-        "PS256" => (
-            "PS256",
-            Box::new(jws::PS256.signer_from_jwk(jwk).map_err(err)?),
-        ),
+    let Some(alg) = SIGNING_ALGS.iter().copied().find(|a| *a == alg) else {
+        return Err(format!("cannot sign with algorithm {alg}"));
+    };
+    let signer: Box<dyn JwsSigner> = match alg {
+        "ES256" => Box::new(jws::ES256.signer_from_jwk(jwk).map_err(err)?),
+        "ES384" => Box::new(jws::ES384.signer_from_jwk(jwk).map_err(err)?),
+        "ES512" => Box::new(jws::ES512.signer_from_jwk(jwk).map_err(err)?),
+        "EdDSA" => Box::new(jws::EdDSA.signer_from_jwk(jwk).map_err(err)?),
+        "RS256" => Box::new(jws::RS256.signer_from_jwk(jwk).map_err(err)?),
+        "PS256" => Box::new(jws::PS256.signer_from_jwk(jwk).map_err(err)?),
         other => return Err(format!("cannot sign with algorithm {other}")),
     };
-    Ok(signer)
+    Ok((alg, signer))
 }
+
+/// The algorithms [`signer_for`] signs with.
+const SIGNING_ALGS: [&str; 6] = ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"];
 
 #[cfg(test)]
 mod tests {

@@ -74,33 +74,38 @@ impl ClientMetadata {
         if !(compact && md.response_types == default_response_types(&md.grant_types)) {
             m.serialize_entry("response_types", &md.response_types)?;
         }
-        if !(compact && md.application_type == ApplicationType::Web) {
-            m.serialize_entry("application_type", &md.application_type)?;
-        }
-        if let Some(v) = &md.contacts {
-            m.serialize_entry("contacts", v)?;
-        }
+        unless_default(
+            m,
+            compact,
+            "application_type",
+            &md.application_type,
+            &ApplicationType::Web,
+        )?;
+        optional(m, "contacts", md.contacts.as_ref())?;
         for (name, value) in &md.localized {
             m.serialize_entry(name, value)?;
         }
-        if let Some(v) = &md.jwks_uri {
-            m.serialize_entry("jwks_uri", v)?;
-        }
-        if let Some(v) = &md.jwks {
-            m.serialize_entry("jwks", v)?;
-        }
-        if let Some(v) = &md.sector_identifier_uri {
-            m.serialize_entry("sector_identifier_uri", v)?;
-        }
-        if !(compact && md.subject_type == SubjectType::Public) {
-            m.serialize_entry("subject_type", &md.subject_type)?;
-        }
-        if !(compact && md.id_token_signed_response_alg == DEFAULT_ID_TOKEN_ALG) {
-            m.serialize_entry(
-                "id_token_signed_response_alg",
-                &md.id_token_signed_response_alg,
-            )?;
-        }
+        optional(m, "jwks_uri", md.jwks_uri.as_ref())?;
+        optional(m, "jwks", md.jwks.as_ref())?;
+        optional(
+            m,
+            "sector_identifier_uri",
+            md.sector_identifier_uri.as_ref(),
+        )?;
+        unless_default(
+            m,
+            compact,
+            "subject_type",
+            &md.subject_type,
+            &SubjectType::Public,
+        )?;
+        unless_default(
+            m,
+            compact,
+            "id_token_signed_response_alg",
+            md.id_token_signed_response_alg.as_str(),
+            DEFAULT_ID_TOKEN_ALG,
+        )?;
         for (alg_name, enc_name, encryption) in [
             (
                 "id_token_encrypted_response_alg",
@@ -123,43 +128,66 @@ impl ClientMetadata {
                 m.serialize_entry(enc_name, enc)?;
             }
         }
-        if let Some(v) = &md.userinfo_signed_response_alg {
-            m.serialize_entry("userinfo_signed_response_alg", v)?;
-        }
-        if let Some(v) = &md.request_object_signing_alg {
-            m.serialize_entry("request_object_signing_alg", v)?;
-        }
-        if !(compact && md.token_endpoint_auth_method == AuthMethod::ClientSecretBasic) {
-            m.serialize_entry("token_endpoint_auth_method", &md.token_endpoint_auth_method)?;
-        }
-        if let Some(v) = &md.token_endpoint_auth_signing_alg {
-            m.serialize_entry("token_endpoint_auth_signing_alg", v)?;
-        }
-        if let Some(v) = md.default_max_age {
-            m.serialize_entry("default_max_age", &v)?;
-        }
+        optional(
+            m,
+            "userinfo_signed_response_alg",
+            md.userinfo_signed_response_alg.as_ref(),
+        )?;
+        optional(
+            m,
+            "request_object_signing_alg",
+            md.request_object_signing_alg.as_ref(),
+        )?;
+        unless_default(
+            m,
+            compact,
+            "token_endpoint_auth_method",
+            &md.token_endpoint_auth_method,
+            &AuthMethod::ClientSecretBasic,
+        )?;
+        optional(
+            m,
+            "token_endpoint_auth_signing_alg",
+            md.token_endpoint_auth_signing_alg.as_ref(),
+        )?;
+        optional(m, "default_max_age", md.default_max_age.as_ref())?;
         if !compact || md.require_auth_time {
             m.serialize_entry("require_auth_time", &md.require_auth_time)?;
         }
-        if let Some(v) = &md.default_acr_values {
-            m.serialize_entry("default_acr_values", v)?;
-        }
-        if let Some(v) = &md.initiate_login_uri {
-            m.serialize_entry("initiate_login_uri", v)?;
-        }
-        if let Some(v) = &md.request_uris {
-            m.serialize_entry("request_uris", v)?;
-        }
-        for (name, value) in [
-            ("scope", &md.scope),
-            ("software_id", &md.software_id),
-            ("software_version", &md.software_version),
-        ] {
-            if let Some(v) = value {
-                m.serialize_entry(name, v)?;
-            }
-        }
+        optional(m, "default_acr_values", md.default_acr_values.as_ref())?;
+        optional(m, "initiate_login_uri", md.initiate_login_uri.as_ref())?;
+        optional(m, "request_uris", md.request_uris.as_ref())?;
+        optional(m, "scope", md.scope.as_ref())?;
+        optional(m, "software_id", md.software_id.as_ref())?;
+        optional(m, "software_version", md.software_version.as_ref())?;
         Ok(())
+    }
+}
+
+/// A member that the compact form leaves out when it has its default value.
+fn unless_default<M: SerializeMap, T: Serialize + PartialEq + ?Sized>(
+    m: &mut M,
+    compact: bool,
+    name: &str,
+    value: &T,
+    default: &T,
+) -> Result<(), M::Error> {
+    if compact && value == default {
+        Ok(())
+    } else {
+        m.serialize_entry(name, value)
+    }
+}
+
+/// A member that is written only when it has a value.
+fn optional<M: SerializeMap, T: Serialize + ?Sized>(
+    m: &mut M,
+    name: &str,
+    value: Option<&T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(value) => m.serialize_entry(name, value),
+        None => Ok(()),
     }
 }
 

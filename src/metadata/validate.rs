@@ -33,26 +33,8 @@ pub fn validate(
     allow_native_https: bool,
 ) -> Result<Validated, MetadataError> {
     // grant types and response types (OIDC DCR §2, RFC 7591 §2.1)
-    if let Some(grant) = md
-        .grant_types
-        .iter()
-        .find(|g| !policy.grant_types.contains(g))
-    {
-        return Err(invalid_metadata(format!(
-            "grant type {} is not supported",
-            quoted(grant.as_str())
-        )));
-    }
-    if let Some(entry) = md
-        .response_types
-        .iter()
-        .find(|r| !policy.response_types.contains(r))
-    {
-        return Err(invalid_metadata(format!(
-            "response type {} is not supported",
-            quoted(entry.as_str())
-        )));
-    }
+    within_policy("grant type", &md.grant_types, &policy.grant_types)?;
+    within_policy("response type", &md.response_types, &policy.response_types)?;
     check_consistency(md)?;
 
     // redirect URIs (OIDC DCR §2; RFC 7591 §2 makes them required for redirect-based grants)
@@ -317,6 +299,21 @@ fn check_consistency(md: &ClientMetadata) -> Result<(), MetadataError> {
         ));
     }
     Ok(())
+}
+
+/// Every value is one the policy lists (what discovery advertises).
+fn within_policy<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    values: &[T],
+    allowed: &[T],
+) -> Result<(), MetadataError> {
+    match values.iter().find(|v| !allowed.contains(v)) {
+        Some(value) => Err(invalid_metadata(format!(
+            "{what} {} is not supported",
+            quoted(&value.to_string())
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn supported(name: &str, value: &str, allowed: &[String]) -> Result<(), MetadataError> {

@@ -6,6 +6,25 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Serde as the wire string, with `parse` and `as_str`; `unknown` describes a string that does
+/// not parse.
+macro_rules! serde_as_string {
+    ($name:ty, $unknown:expr) => {
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                <$name>::parse(&text).ok_or_else(|| serde::de::Error::custom(($unknown)(&text)))
+            }
+        }
+    };
+}
+
 /// Implements `as_str`, `parse`, `Display` and string serde for a fieldless enum.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
@@ -39,25 +58,12 @@ macro_rules! wire_enum {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                $name::parse(&text).ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "unknown {} {:?}; expected one of: {}",
-                        $what,
-                        text,
-                        $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                })
-            }
-        }
+        serde_as_string!($name, |text: &str| format!(
+            "unknown {} {:?}; expected one of: {}",
+            $what,
+            text,
+            $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     };
 }
 
@@ -222,22 +228,11 @@ impl fmt::Display for ResponseType {
     }
 }
 
-impl Serialize for ResponseType {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for ResponseType {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        ResponseType::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown response type {text:?}; expected space-separated tokens of code, id_token, token, or none alone"
-            ))
-        })
-    }
-}
+serde_as_string!(ResponseType, |text: &str| {
+    format!(
+    "unknown response type {text:?}; expected space-separated tokens of code, id_token, token, or none alone"
+)
+});
 
 #[cfg(test)]
 mod tests {

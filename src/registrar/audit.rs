@@ -34,7 +34,18 @@ pub(super) struct Audit {
 }
 
 impl Audit {
-    pub(super) fn new(operation: Operation) -> Self {
+    /// Run one flow with the audit record it fills in, and record its outcome.
+    pub(super) async fn record<T>(
+        operation: Operation,
+        flow: impl AsyncFnOnce(&mut Audit) -> Result<T, RegistrationError>,
+    ) -> Result<T, RegistrationError> {
+        let mut audit = Audit::new(operation);
+        let result = flow(&mut audit).await;
+        audit.finish(&result);
+        result
+    }
+
+    fn new(operation: Operation) -> Self {
         Audit {
             operation,
             issuer: None,
@@ -51,7 +62,7 @@ impl Audit {
     }
 
     /// Count the outcome and, except for reads (which change nothing), log the audit event.
-    pub(super) fn finish<T>(&self, result: &Result<T, RegistrationError>) {
+    fn finish<T>(&self, result: &Result<T, RegistrationError>) {
         let (outcome, error) = match result {
             Ok(_) => ("ok", ""),
             Err(e) if e.is_server_fault() => ("error", e.code()),

@@ -12,8 +12,7 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
-        let mut audit = Audit::new(Operation::Delete);
-        let result = async {
+        Audit::record(Operation::Delete, async |audit| {
             let keys = self.keys.snapshot();
             let current = self.authenticate(&keys, client_id, token).await?;
             audit.describe(&current);
@@ -28,9 +27,7 @@ impl Registrar {
                 .await?;
             // AlreadyRevoked: a concurrent delete won; the client is gone either way.
             Ok(())
-        }
-        .await;
-        audit.finish(&result);
-        result
+        })
+        .await
     }
 }

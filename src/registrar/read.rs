@@ -9,17 +9,14 @@ impl Registrar {
         client_id: &str,
         token: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
-        let mut audit = Audit::new(Operation::Read);
-        let result = async {
+        Audit::record(Operation::Read, async |audit| {
             let keys = self.keys.snapshot();
             let client = self.authenticate(&keys, client_id, token).await?;
             audit.describe(&client);
             // Reads do not echo the software statement: it is not kept (RFC 7592 §3 returns
             // the registered metadata).
             self.client_information(&keys, client.as_ref().clone(), None)
-        }
-        .await;
-        audit.finish(&result);
-        result
+        })
+        .await
     }
 }

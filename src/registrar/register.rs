@@ -20,8 +20,7 @@ impl Registrar {
         &self,
         request: &Map<String, Value>,
     ) -> Result<ClientInformation, RegistrationError> {
-        let mut audit = Audit::new(Operation::Register);
-        let result = async {
+        Audit::record(Operation::Register, async |audit| {
             let keys = self.keys.snapshot();
             let now = self.clock.now()?;
 
@@ -99,9 +98,7 @@ impl Registrar {
                 .then(|| echoed_statement(request))
                 .flatten();
             self.client_information(&keys, client, echoed)
-        }
-        .await;
-        audit.finish(&result);
-        result
+        })
+        .await
     }
 }

@@ -29,8 +29,7 @@ impl Registrar {
         token: Option<&str>,
         request: &Map<String, Value>,
     ) -> Result<ClientInformation, RegistrationError> {
-        let mut audit = Audit::new(Operation::Update);
-        let result = async {
+        Audit::record(Operation::Update, async |audit| {
             let keys = self.keys.snapshot();
             let now = self.clock.now()?;
             let current = self.authenticate(&keys, client_id, token).await?;
@@ -159,9 +158,7 @@ impl Registrar {
             // a statement presented with the update is echoed, as at registration
             let echoed = statement.is_some().then(|| echoed_statement(request)).flatten();
             self.client_information(&keys, updated, echoed)
-        }
-        .await;
-        audit.finish(&result);
-        result
+        })
+        .await
     }
 }

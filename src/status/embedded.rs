@@ -172,36 +172,21 @@ mod tests {
         let path = dir.path().join("status.redb");
         let clock = FixedClock::new(500);
         let store = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
-        let amended = RecordState::Amended { generation: 1 };
-        assert_eq!(
-            store
-                .write("jti", 0, &record(amended, Some(1_000)))
-                .await
-                .unwrap(),
-            WriteOutcome::Written
-        );
+        let amended = |expires_at| record(RecordState::Amended { generation: 1 }, Some(expires_at));
+        let outcome = store.write("jti", 0, &amended(1_000)).await.unwrap();
+        assert_eq!(outcome, WriteOutcome::Written);
         clock.set(999);
         assert!(store.load("jti").await.unwrap().is_some());
         clock.set(1_000);
         assert!(store.load("jti").await.unwrap().is_none());
         // an expired record no longer holds its generation: a write expects 0 again
-        let again = RecordState::Amended { generation: 1 };
-        assert_eq!(
-            store
-                .write("jti", 0, &record(again, Some(2_000)))
-                .await
-                .unwrap(),
-            WriteOutcome::Written
-        );
+        let outcome = store.write("jti", 0, &amended(2_000)).await.unwrap();
+        assert_eq!(outcome, WriteOutcome::Written);
         // a record without expiry is kept forever, and a restart drops only expired ones
-        store
-            .write("forever", 0, &record(RecordState::Revoked, None))
-            .await
-            .unwrap();
-        store
-            .write("short", 0, &record(RecordState::Revoked, Some(1_500)))
-            .await
-            .unwrap();
+        for (jti, expires_at) in [("forever", None), ("short", Some(1_500))] {
+            let revoked = record(RecordState::Revoked, expires_at);
+            store.write(jti, 0, &revoked).await.unwrap();
+        }
         drop(store);
         clock.set(1_500);
         let reopened = EmbeddedStore::open(&path, clock.clone()).await.unwrap();

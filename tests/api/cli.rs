@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_deployment;
+use crate::helpers::{run_cli, spawn_deployment};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
@@ -53,27 +53,18 @@ async fn statement_sign_and_client_inspect_work_end_to_end() {
         json!({"software_id": "cli", "redirect_uris": ["https://rp.example.com/cb"]}).to_string(),
     )
     .unwrap();
-    let output = bin()
-        .args([
-            "statement",
-            "sign",
-            "--issuer",
-            crate::helpers::ISSUER,
-            "--lifetime",
-            "3600",
-            "--key",
-        ])
-        .arg(&private)
-        .arg("--claims")
-        .arg(&claims)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let statement = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let statement = run_cli([
+        "statement".as_ref(),
+        "sign".as_ref(),
+        "--issuer".as_ref(),
+        crate::helpers::ISSUER.as_ref(),
+        "--lifetime".as_ref(),
+        "3600".as_ref(),
+        "--key".as_ref(),
+        private.as_os_str(),
+        "--claims".as_ref(),
+        claims.as_os_str(),
+    ]);
 
     let app = spawn_deployment(d, |_| {}).await;
     let body = app
@@ -96,18 +87,14 @@ async fn statement_sign_and_client_inspect_work_end_to_end() {
         ),
     )
     .unwrap();
-    let output = bin()
-        .args(["client", "inspect", "--config"])
-        .arg(&config_path)
-        .arg(client_id)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = run_cli([
+        "client".as_ref(),
+        "inspect".as_ref(),
+        "--config".as_ref(),
+        config_path.as_os_str(),
+        client_id.as_ref(),
+    ]);
+    let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["valid"], true);
     assert_eq!(report["metadata"]["software_id"], "cli");
     assert_eq!(report["software_statement"]["iss"], crate::helpers::ISSUER);

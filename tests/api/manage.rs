@@ -228,45 +228,47 @@ async fn updates_and_deletes_survive_a_restart_and_a_kill_9() {
     let port = free_port();
     let config = d.write_config_file(port, "");
     let server = ServerProcess::start(&config, port).await;
-    let app_client = TestClient::new(&server.address, &d);
+    let api = server.api(&d.authority);
 
-    let kept = app_client.register().await;
-    let updated = app_client.register().await;
-    let deleted = app_client.register().await;
+    let kept = api.register_web_client().await;
+    let updated = api.register_web_client().await;
+    let deleted = api.register_web_client().await;
     let mut body = update_body(&updated);
     body["contacts"] = json!(["after-update@rp.example.com"]);
-    let answer = app_client.put(&updated, &body).await;
+    let answer = api
+        .put_config(uri(&updated), Some(rat(&updated)), &body)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let new_token = rat(&answer.body).to_owned();
-    assert_eq!(app_client.delete(&deleted).await.status, 204);
+    assert_eq!(
+        api.delete_config(uri(&deleted), Some(rat(&deleted)))
+            .await
+            .status,
+        204
+    );
 
     // SIGKILL right after the answers: nothing gets a chance to flush
     server.kill9();
     let server = ServerProcess::start(&config, port).await;
-    let client = reqwest::Client::new();
     let read = |info: &Value, token: &str| {
-        let request = client.get(uri(info)).bearer_auth(token.to_owned());
-        async move { request.send().await.unwrap().status().as_u16() }
+        let (uri, token) = (uri(info).to_owned(), token.to_owned());
+        let api = &api;
+        async move { api.get_config(&uri, Some(&token)).await }
     };
-    assert_eq!(read(&kept, rat(&kept)).await, 200);
+    assert_eq!(read(&kept, rat(&kept)).await.status, 200);
     assert_eq!(
-        read(&updated, rat(&updated)).await,
+        read(&updated, rat(&updated)).await.status,
         401,
         "old token after update"
     );
-    assert_eq!(read(&updated, &new_token).await, 200);
-    let body: Value = client
-        .get(uri(&updated))
-        .bearer_auth(&new_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["contacts"], json!(["after-update@rp.example.com"]));
+    let current = read(&updated, &new_token).await;
+    assert_eq!(current.status, 200);
     assert_eq!(
-        read(&deleted, rat(&deleted)).await,
+        current.body["contacts"],
+        json!(["after-update@rp.example.com"])
+    );
+    assert_eq!(
+        read(&deleted, rat(&deleted)).await.status,
         401,
         "deleted stays deleted"
     );
@@ -274,58 +276,6 @@ async fn updates_and_deletes_survive_a_restart_and_a_kill_9() {
     // and once more
     server.kill9();
     let _server = ServerProcess::start(&config, port).await;
-    assert_eq!(read(&deleted, rat(&deleted)).await, 401);
-    assert_eq!(read(&updated, &new_token).await, 200);
-}
-
-/// Registration and management calls against a server process.
-struct TestClient<'a> {
-    address: String,
-    client: reqwest::Client,
-    deployment: &'a crate::helpers::Deployment,
-}
-
-impl<'a> TestClient<'a> {
-    fn new(address: &str, deployment: &'a crate::helpers::Deployment) -> Self {
-        TestClient {
-            address: address.to_owned(),
-            client: reqwest::Client::new(),
-            deployment,
-        }
-    }
-
-    async fn register(&self) -> Value {
-        let statement = self.deployment.authority.sign(web_claims());
-        let response = self
-            .client
-            .post(format!("{}/register", self.address))
-            .json(&json!({ "software_statement": statement }))
-            .send()
-            .await
-            .unwrap();
-        Answer::from(response).await.assert_created().clone()
-    }
-
-    async fn put(&self, info: &Value, body: &Value) -> Answer {
-        let response = self
-            .client
-            .put(uri(info))
-            .bearer_auth(rat(info))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        Answer::from(response).await
-    }
-
-    async fn delete(&self, info: &Value) -> Answer {
-        let response = self
-            .client
-            .delete(uri(info))
-            .bearer_auth(rat(info))
-            .send()
-            .await
-            .unwrap();
-        Answer::from(response).await
-    }
+    assert_eq!(read(&deleted, rat(&deleted)).await.status, 401);
+    assert_eq!(read(&updated, &new_token).await.status, 200);
 }

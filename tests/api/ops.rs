@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use stateless_dcr::config::{Limit, MetricsConfig};
 
 use crate::helpers::{
-    deployment, free_port, spawn_app, spawn_app_with, spawn_config, update_body, web_claims,
-    Answer, ServerProcess,
+    client_id_header, deployment, free_port, run_cli, spawn_app, spawn_app_with, spawn_config,
+    update_body, web_claims, Answer, ServerProcess,
 };
 
 /// The value of one series in a Prometheus text exposition (0 when absent).
@@ -264,36 +264,15 @@ async fn secrets_never_reach_the_log_and_audit_events_do() {
     let uri = info["registration_client_uri"].as_str().unwrap();
     let token = info["registration_access_token"].as_str().unwrap();
     let secret = info["client_secret"].as_str().unwrap();
-    let read = client.get(uri).bearer_auth(token).send().await.unwrap();
-    assert_eq!(read.status(), 200);
-    let updated: Value = client
-        .put(uri)
-        .bearer_auth(token)
-        .json(&update_body(&info))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let new_token = updated["registration_access_token"]
+    let api = server.api(&d.authority);
+    assert_eq!(api.get_config(uri, Some(token)).await.status, 200);
+    let updated = api.put_config(uri, Some(token), &update_body(&info)).await;
+    let new_token = updated.body["registration_access_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let wrong = client
-        .get(uri)
-        .bearer_auth("guessed-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let deleted = client
-        .delete(uri)
-        .bearer_auth(&new_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(api.get_config(uri, Some("guessed-token")).await.status, 401);
+    assert_eq!(api.delete_config(uri, Some(&new_token)).await.status, 204);
     server.kill9();
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -348,60 +327,22 @@ async fn key_rotation_without_restart() {
     let port = free_port();
     let config = d.write_config_file(port, "keys_reload_secs = 0");
     let server = ServerProcess::start(&config, port).await;
-    let client = reqwest::Client::new();
-    let register = || async {
-        let statement = d.authority.sign(web_claims());
-        let response = client
-            .post(format!("{}/register", server.address))
-            .json(&json!({ "software_statement": statement }))
-            .send()
-            .await
-            .unwrap();
-        Answer::from(response).await.assert_created().clone()
-    };
-    let kid_of = |info: &Value| {
-        let header = info["client_id"]
-            .as_str()
-            .unwrap()
-            .split('.')
-            .next()
-            .unwrap()
-            .to_owned();
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap();
-        serde_json::from_slice::<Value>(&bytes).unwrap()["kid"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let old = register().await;
+    let api = server.api(&d.authority);
+    let kid_of = |info: &Value| client_id_header(info)["kid"].as_str().unwrap().to_owned();
+    let old = api.register_web_client().await;
     let old_kid = kid_of(&old);
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
-        .args(["keys", "rotate", "--keys"])
-        .arg(&d.config.keys)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let new_kid = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let new_kid = run_cli([
+        std::ffi::OsStr::new("keys"),
+        "rotate".as_ref(),
+        "--keys".as_ref(),
+        d.config.keys.as_os_str(),
+    ]);
     assert_ne!(new_kid, old_kid);
     server.signal("HUP");
     let mut rotated = false;
     for _ in 0..200 {
-        let jwks: Value = client
-            .get(format!("{}/jwks", server.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks = api.jwks().await;
         if jwks["keys"].as_array().unwrap().len() == 2 && jwks["keys"][0]["kid"] == new_kid.as_str()
         {
             rotated = true;
@@ -413,16 +354,16 @@ async fn key_rotation_without_restart() {
         rotated,
         "the published JWKS never showed the new active key"
     );
-    let fresh = register().await;
+    let fresh = api.register_web_client().await;
     assert_eq!(kid_of(&fresh), new_kid);
     // the client_id signed by the previous key still works
-    let read = client
-        .get(old["registration_client_uri"].as_str().unwrap())
-        .bearer_auth(old["registration_access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 200);
+    let read = api
+        .get_config(
+            old["registration_client_uri"].as_str().unwrap(),
+            old["registration_access_token"].as_str(),
+        )
+        .await;
+    assert_eq!(read.status, 200);
 }
 
 #[tokio::test]

@@ -2,16 +2,16 @@
 //! methods not offered (RFC 9110 §15.5.6), client_id integrity and expiry (OIDC DCR §7;
 //! RFC 7591 §3.2.1, §5) and retired signing keys (RFC 7517 §4.5).
 
-use serde_json::{json, Value};
+use serde_json::json;
 use stateless_dcr::client_id;
+use stateless_dcr::clock::FixedClock;
 use stateless_dcr::config::Management;
 use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
 
 use crate::helpers::{
-    client_id_claims, deployment, now, rotate_signing_key, spawn_app, spawn_app_with,
-    spawn_deployment, spawn_deployment_at, web_claims,
+    client_id_claims, client_id_header, deployment, now, rotate_signing_key, spawn_app,
+    spawn_app_with, spawn_deployment, spawn_deployment_at,
 };
-use stateless_dcr::clock::FixedClock;
 
 #[tokio::test]
 async fn read_returns_the_current_configuration() {
@@ -125,75 +125,43 @@ async fn expired_client_ids_are_refused_and_retired_keys_still_verify() {
     let app = spawn_deployment(d, |_| {}).await;
     let issuer = app.address.clone();
 
-    let claims = |exp: Option<u64>| {
-        client_id_claims(
+    // a client_id signed with the old key, and its configuration URL and token
+    let minted = |exp: Option<u64>| {
+        let claims = client_id_claims(
             &issuer,
             json!({"redirect_uris": ["https://rp.example.com/cb"]}),
             exp,
             Some(&old_keys),
+        );
+        let id = client_id::mint(&old_keys, &claims, 4096).unwrap();
+        let token = client_id::registration_access_token(
+            old_keys.registration_access_token(),
+            claims.access_token_kid.as_deref().unwrap(),
+            &claims.jti,
+            0,
         )
+        .unwrap();
+        (format!("{issuer}/register/{id}"), token)
     };
-    let valid = claims(None);
-    let id = client_id::mint(&old_keys, &valid, 4096).unwrap();
-    let token = client_id::registration_access_token(
-        old_keys.registration_access_token(),
-        valid.access_token_kid.as_deref().unwrap(),
-        &valid.jti,
-        0,
-    )
-    .unwrap();
-    let answer = app
-        .get_config(
-            &format!("{}/register/{id}", app.address),
-            Some(token.expose()),
-        )
-        .await;
+    let (uri, token) = minted(None);
+    let answer = app.get_config(&uri, Some(token.expose())).await;
     assert_eq!(
         answer.status, 200,
         "retired but listed key: {}",
         answer.body
     );
 
-    let expired = claims(Some(now() - 1));
-    let id = client_id::mint(&old_keys, &expired, 4096).unwrap();
-    let token = client_id::registration_access_token(
-        old_keys.registration_access_token(),
-        expired.access_token_kid.as_deref().unwrap(),
-        &expired.jti,
-        0,
-    )
-    .unwrap();
-    app.get_config(
-        &format!("{}/register/{id}", app.address),
-        Some(token.expose()),
-    )
-    .await
-    .assert_error(401, "invalid_token");
+    let (uri, token) = minted(Some(now() - 1));
+    app.get_config(&uri, Some(token.expose()))
+        .await
+        .assert_error(401, "invalid_token");
 
     // new registrations are signed with the new active key
-    let body = app
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
-    let header = body["client_id"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .to_owned();
-    let header: Value = serde_json::from_slice(&base64_decode(&header)).unwrap();
+    let body = app.register_web_client().await;
+    let header = client_id_header(&body);
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["kid"], new_keys.signing_key().kid);
     assert_eq!(header["typ"], "client-id+jwt");
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -227,11 +195,7 @@ async fn read_only_management_offers_only_get() {
 async fn management_none_issues_no_registration_access_token() {
     // OIDC DCR §3.2, §8.2; RFC 7592 §3 (conformance: rat-issued-with-uri, config-methods-405)
     let app = spawn_app_with(|c| c.management = Management::None).await;
-    let body = app
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let body = app.register_web_client().await;
     assert!(body.get("registration_access_token").is_none());
     assert!(body.get("registration_client_uri").is_none());
     // the configuration endpoint offers nothing: every method is 405 (never 404)

@@ -129,11 +129,7 @@ async fn an_update_on_one_node_is_read_on_the_other() {
         return;
     };
     let (a, b, _files) = two_nodes(&redis).await;
-    let info = a
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let info = a.register_web_client().await;
     let uri_on = |node: &TestApp| {
         info["registration_client_uri"]
             .as_str()
@@ -170,11 +166,7 @@ async fn a_delete_on_one_node_is_refused_by_the_other() {
         return;
     };
     let (a, b, _files) = two_nodes(&redis).await;
-    let info: Value = a
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let info: Value = a.register_web_client().await;
     let token = info["registration_access_token"].as_str().unwrap();
     let uri_a = info["registration_client_uri"].as_str().unwrap().to_owned();
     let uri_b = uri_a.replace(&a.address, &b.address);
@@ -195,11 +187,7 @@ async fn without_redis_update_and_delete_fail_with_503_and_registration_goes_on(
         return;
     };
     let (a, _b, _files) = two_nodes(&redis).await;
-    let info = a
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let info = a.register_web_client().await;
     let token = info["registration_access_token"].as_str().unwrap();
     let uri = info["registration_client_uri"].as_str().unwrap();
     redis.stop();
@@ -227,15 +215,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
     let (a, _b, files) = two_nodes(&redis).await;
     // what an edge node is given: the published JWKS, read access to Redis, and a file holding
     // only the client_secret key group
-    let jwks: Value = a
-        .client
-        .get(a.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = a.jwks().await;
     let key_set: Value =
         serde_json::from_slice(&std::fs::read(&files.config.keys).unwrap()).unwrap();
     let secret_only = files.dir.path().join("client-secret-keys.json");
@@ -259,11 +239,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
         clock: stateless_dcr::clock::system(),
     });
 
-    let info = a
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let info = a.register_web_client().await;
     let id = info["client_id"].as_str().unwrap();
     let client = edge.resolve(id).await.unwrap();
     let secret = info["client_secret"].as_str().unwrap();

@@ -2,6 +2,7 @@
 //! RFC 7519 §4.1.1, §4.1.4, §4.1.5, §4.1.6; RFC 8725 §3.1, §3.2, §3.10).
 
 use serde_json::{json, Map, Value};
+use stateless_dcr::clock::FixedClock;
 use stateless_dcr::config::TrustedIssuer;
 use stateless_dcr::jose;
 use stateless_dcr::keys::SigningAlg;
@@ -10,7 +11,6 @@ use crate::helpers::{
     deployment, now, spawn_app, spawn_app_with, spawn_deployment, spawn_deployment_at, web_claims,
     Authority, ISSUER,
 };
-use stateless_dcr::clock::FixedClock;
 
 fn header(alg: &str, kid: &str) -> Map<String, Value> {
     let mut h = Map::new();
@@ -159,11 +159,7 @@ fn now_plus(body: &Value, secs: u64) -> Value {
 #[tokio::test]
 async fn the_maximum_client_lifetime_caps_the_expiry() {
     let app = spawn_app_with(|c| c.max_client_lifetime_secs = 600).await;
-    let body = app
-        .register(web_claims(), json!({}))
-        .await
-        .assert_created()
-        .clone();
+    let body = app.register_web_client().await;
     let issued = body["client_id_issued_at"].as_u64().unwrap();
     assert_eq!(
         body["client_secret_expires_at"].as_u64().unwrap(),

@@ -70,15 +70,30 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
+/// A running server, in process, with its request helpers ([`Api`], through `Deref`).
 pub struct TestApp {
-    pub address: String,
+    pub api: Api,
     /// `http://127.0.0.1:PORT` of the metrics listener, when configured.
     pub metrics_address: Option<String>,
-    pub client: reqwest::Client,
-    pub authority: Authority,
     pub dir: TempDir,
     pub config: Config,
     handle: actix_web::dev::ServerHandle,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// Requests to a running server, in process or as the binary, as one client of the federation
+/// would make them.
+pub struct Api {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub authority: Authority,
 }
 
 impl Drop for TestApp {
@@ -210,6 +225,11 @@ impl ServerProcess {
         panic!("the server process did not start");
     }
 
+    /// Requests to this process, as a client of `authority`'s federation.
+    pub fn api(&self, authority: &Authority) -> Api {
+        Api::new(&self.address, authority)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -289,13 +309,8 @@ pub async fn spawn_deployment_at(
     let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        api: Api::new(&format!("http://127.0.0.1:{port}"), &authority),
         metrics_address,
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        authority,
         dir,
         config,
         handle,
@@ -363,7 +378,30 @@ impl Answer {
     }
 }
 
-impl TestApp {
+impl Api {
+    pub fn new(address: &str, authority: &Authority) -> Self {
+        Api {
+            address: address.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            authority: authority.clone(),
+        }
+    }
+
+    /// The published JWK Set (`/jwks`).
+    pub async fn jwks(&self) -> Value {
+        self.client
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -476,15 +514,7 @@ pub fn client_id_claims(
 
 /// A resolver with nothing but the registrar's published JWKS, as an edge node has.
 pub async fn edge_resolver(app: &TestApp) -> Resolver {
-    let jwks: Value = app
-        .client
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     Resolver::new(ResolverOptions {
         issuer: app.address.clone(),
         keys: KeySource::Published(PublishedKeys::new(
@@ -541,4 +571,37 @@ pub async fn raw_status(address: &str, request: &[u8]) -> u16 {
     }
     let line = String::from_utf8_lossy(&answer);
     line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// Run the binary with `args`; it must succeed. Its standard output, trimmed.
+pub fn run_cli<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The decoded JOSE header of the client_id in a client information response.
+pub fn client_id_header(information: &Value) -> Value {
+    use base64::Engine;
+    let header = information["client_id"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
