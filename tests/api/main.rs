@@ -14,5 +14,6 @@ mod ops;
 mod read;
 mod redis;
 mod register;
+mod register_fetch;
 mod resolve;
 mod statement;
