@@ -9,10 +9,11 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
 use crate::clock::Clock;
-use crate::config::{Config, LogFormat};
-use crate::keys::{self, RegistrarKeys, SigningAlg};
+use crate::config::{Config, LogFormat, Management};
+use crate::keys::{self, KeyRing, RegistrarKeys, SigningAlg};
 use crate::registrar::Registrar;
 use crate::startup::Application;
+use crate::status::{ClientStatus, StatusService};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -312,16 +313,10 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        // With the status store (a running single node holds the redb file's lock, so it may be
-        // unavailable here), the answer includes updates and deletes; without it, only what
-        // the client_id itself says.
-        let (registrar, store_note) = match Registrar::open(&config).await {
-            Ok(registrar) => (registrar, None),
-            Err(e) => (
-                Registrar::without_store(&config).map_err(|e| e.to_string())?,
-                Some(format!("status not checked: {e}")),
-            ),
-        };
+        // The client_id alone, then its status record: the store is opened only to read it
+        // (never created or written, also while the server runs), and only with
+        // management = "full", where update and delete write records.
+        let registrar = Registrar::without_store(&config).map_err(|e| e.to_string())?;
         let client = match registrar.verify_client_id(client_id.trim()) {
             Ok(client) => client,
             Err(e) => {
@@ -330,15 +325,49 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
                 return Ok(ExitCode::FAILURE);
             }
         };
-        let (status, client) = match registrar.resolve(client_id.trim()).await {
-            _ if registrar.status_service().is_none() => (
-                store_note.unwrap_or_else(|| "no status store (management is not full)".into()),
+        // the metadata as the running server reports it, when it was asked
+        let mut served_metadata: Option<Value> = None;
+        let (status, client) = if config.management != Management::Full {
+            (
+                "no status store (management is not full)".to_owned(),
                 client,
-            ),
-            Ok(Some(current)) if current.generation() > 0 => ("updated".to_owned(), current),
-            Ok(Some(current)) => ("active".to_owned(), current),
-            Ok(None) => ("deleted".to_owned(), client),
-            Err(e) => (format!("status not checked: {e}"), client),
+            )
+        } else {
+            let keys = KeyRing::new(RegistrarKeys::load(&config.keys).map_err(|e| e.to_string())?);
+            match StatusService::open_for_reading(&config.status_store, keys).await {
+                // a running single node holds the redb file: ask it instead
+                Err(e) => match ask_running_server(&config, client_id.trim()).await {
+                    Ok(Some(current)) => {
+                        let full = |c: &crate::resolve::VerifiedClient| {
+                            serde_json::to_value(c.metadata().json(crate::metadata::Form::Full))
+                                .unwrap_or_default()
+                        };
+                        let status = if current == full(&client) {
+                            "active"
+                        } else {
+                            "updated"
+                        };
+                        served_metadata = Some(current);
+                        (status.to_owned(), client)
+                    }
+                    Ok(None) => ("deleted".to_owned(), client),
+                    Err(why) => (format!("status not checked: {e}; {why}"), client),
+                },
+                Ok(store) => match store.status(client.jti()).await {
+                    Ok(status) => match status.as_ref() {
+                        ClientStatus::Active => ("active".to_owned(), client),
+                        ClientStatus::Revoked => ("deleted".to_owned(), client),
+                        ClientStatus::Amended(amendment) => {
+                            let current = crate::resolve::VerifiedClient {
+                                amendment: Some(amendment.clone()),
+                                ..client.as_ref().clone()
+                            };
+                            ("updated".to_owned(), std::sync::Arc::new(current))
+                        }
+                    },
+                    Err(e) => (format!("status not checked: {e}"), client),
+                },
+            }
         };
         let deleted = status == "deleted";
         let report = json!({
@@ -351,7 +380,8 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
             "software_statement": client.provenance(),
             "sector": client.sector(),
             "has_client_secret": client.client_secret_kid().is_some(),
-            "metadata": client.metadata().json(crate::metadata::Form::Full),
+            "metadata": served_metadata
+                .unwrap_or_else(|| json!(client.metadata().json(crate::metadata::Form::Full))),
         });
         println!("{}", pretty(&report)?);
         Ok(if deleted {
@@ -360,6 +390,36 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
             ExitCode::SUCCESS
         })
     })
+}
+
+/// The client's current metadata as the running server resolves it (`POST /resolve`, with the
+/// first of `resolve_api_tokens`), or `None` when it answers that the client is not valid.
+async fn ask_running_server(config: &Config, client_id: &str) -> Result<Option<Value>, String> {
+    let token = config
+        .resolve_api_tokens
+        .first()
+        .ok_or("set resolve_api_tokens so that inspect can ask the running server")?;
+    let url = format!("{}/resolve", config.public_url.trim_end_matches('/'));
+    let answer: Value = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token.expose())
+        .json(&json!({ "client_id": client_id }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("{url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if answer["valid"] != true {
+        return Ok(None);
+    }
+    let mut metadata = answer["client"].clone();
+    if let Some(map) = metadata.as_object_mut() {
+        map.remove("client_id");
+        map.remove("client_id_issued_at");
+    }
+    Ok(Some(metadata))
 }
 
 fn pretty(value: &Value) -> Result<String, String> {

@@ -169,11 +169,10 @@ pub fn registration_access_token(
     derive(keys.get(kid)?, RAT_PURPOSE, jti, generation)
 }
 
-fn derive(key: &[u8], purpose: &[u8], jti: &str, generation: u64) -> Option<Secret> {
+fn derive(key: &jose::HmacKey, purpose: &[u8], jti: &str, generation: u64) -> Option<Secret> {
     let generation = generation.to_string();
-    jose::hmac_sha256(key, &[purpose, jti.as_bytes(), generation.as_bytes()])
-        .ok()
-        .map(|mac| Secret::new(jose::base64url(&mac)))
+    let mac = jose::hmac_sha256(key, &[purpose, jti.as_bytes(), generation.as_bytes()]);
+    Some(Secret::new(jose::base64url(&mac)))
 }
 
 #[cfg(test)]
@@ -297,5 +296,22 @@ mod tests {
         assert!(secret_a.matches(secret_a.expose()));
         assert!(!secret_a.matches(rat0.expose()));
         assert!(client_secret(secrets, "retired-and-removed", &a.jti).is_none());
+    }
+
+    #[test]
+    fn derivations_are_unchanged_so_issued_secrets_stay_valid() {
+        // values computed by the earlier HMAC implementation (RFC 2104 written out over
+        // OpenSSL SHA-256): the switch to ring must not change a single secret or token
+        let key = jose::HmacKey::new(&[7u8; 32]);
+        let secret = derive(&key, SECRET_PURPOSE, "jti-golden", 0).unwrap();
+        assert_eq!(
+            secret.expose(),
+            "piVbt9C3t8WgATPsR4M1p8pMhgYoGzB4t0bIMGsnwYw"
+        );
+        let token = derive(&key, RAT_PURPOSE, "jti-golden", 3).unwrap();
+        assert_eq!(
+            token.expose(),
+            "sR_u-DrEooL-lqMX6KOfAALt1o9HOkRBmxZFCWqEBhI"
+        );
     }
 }

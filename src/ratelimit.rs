@@ -2,8 +2,8 @@
 //! endpoint, per statement issuer for registration. Buckets live in a bounded moka cache, so a
 //! flood of distinct addresses cannot grow memory without bound.
 
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::Limit;
@@ -29,10 +29,23 @@ pub struct RateLimiter {
     buckets: moka::sync::Cache<String, Arc<Mutex<Bucket>>>,
 }
 
+/// The longest a bucket is remembered, and the longest `Retry-After`: a limit whose refill takes
+/// longer than a day refills, at the latest, when its bucket is forgotten.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
+/// `seconds` as a duration within [1 ms, [`MAX_WAIT`]], whatever the float (a tiny
+/// `per_second` makes it huge or infinite, and `Duration::from_secs_f64` panics on those).
+fn bounded_duration(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds)
+        .unwrap_or(MAX_WAIT)
+        .clamp(Duration::from_millis(1), MAX_WAIT)
+}
+
 impl RateLimiter {
     pub fn new(limit: Limit) -> Self {
         // A bucket untouched for as long as a full refill takes is full again: forget it.
-        let idle = Duration::from_secs_f64((f64::from(limit.burst) / limit.per_second).max(1.0));
+        let idle =
+            bounded_duration(f64::from(limit.burst) / limit.per_second).max(Duration::from_secs(1));
         RateLimiter {
             limit,
             buckets: moka::sync::Cache::builder()
@@ -50,9 +63,9 @@ impl RateLimiter {
                 updated: Instant::now(),
             }))
         });
-        let Ok(mut bucket) = bucket.lock() else {
-            return Decision::Allowed;
-        };
+        // A bucket is two plain numbers, consistent whatever a panicking holder was doing: keep
+        // limiting with it rather than let a poisoned lock allow everything.
+        let mut bucket = bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         let elapsed = now.duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.limit.per_second).min(burst);
@@ -62,8 +75,33 @@ impl RateLimiter {
             Decision::Allowed
         } else {
             let wait = (1.0 - bucket.tokens) / self.limit.per_second;
-            Decision::Limited(Duration::from_secs_f64(wait.max(0.001)))
+            Decision::Limited(bounded_duration(wait))
         }
+    }
+}
+
+/// Whole seconds to put in `Retry-After` (RFC 9110 §10.2.3) for a wait: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
+}
+
+/// The key of an address's bucket: IPv4 addresses alone, IPv6 addresses by their first
+/// `ipv6_prefix_len` bits, since one subscriber usually holds a whole /64 (RFC 6177 §3) and
+/// could otherwise spread its requests over 2^64 buckets.
+pub fn address_key(address: IpAddr, ipv6_prefix_len: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6);
+                let len = u32::from(ipv6_prefix_len.min(128));
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(bits & mask))
+            }
+        },
     }
 }
 
@@ -112,6 +150,56 @@ mod tests {
         }
         assert!(matches!(limiter.check("a"), Decision::Limited(_)));
         assert_eq!(limiter.check("b"), Decision::Allowed);
+    }
+
+    #[test]
+    fn extreme_rates_neither_panic_nor_stop_limiting() {
+        // values the configuration accepts: any positive finite rate
+        for per_second in [1e-20, f64::MIN_POSITIVE, 1e300, f64::MAX] {
+            let limiter = RateLimiter::new(Limit {
+                burst: 1,
+                per_second,
+            });
+            assert_eq!(limiter.check("a"), Decision::Allowed);
+            match limiter.check("a") {
+                Decision::Limited(wait) => assert!(wait <= MAX_WAIT),
+                // a rate so high that the bucket refilled in the meantime
+                Decision::Allowed => assert!(per_second > 1e6),
+            }
+        }
+    }
+
+    #[test]
+    fn a_poisoned_bucket_keeps_limiting() {
+        let limiter = RateLimiter::new(Limit {
+            burst: 1,
+            per_second: 0.001,
+        });
+        assert_eq!(limiter.check("a"), Decision::Allowed);
+        let bucket = limiter.buckets.get("a").unwrap();
+        let poisoner = bucket.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.lock().unwrap();
+            panic!("a holder panicked");
+        })
+        .join();
+        assert!(bucket.is_poisoned());
+        assert!(matches!(limiter.check("a"), Decision::Limited(_)));
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a, 64), address_key(b, 64));
+        assert_ne!(address_key(a, 64), address_key(other, 64));
+        assert_ne!(address_key(a, 128), address_key(b, 128));
+        assert_eq!(address_key(a, 0), address_key(other, 0));
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(address_key(v4, 64), v4);
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(address_key(mapped, 64), v4);
     }
 
     #[test]

@@ -185,6 +185,13 @@ impl Application {
         let result = self.server.await;
         reloader.abort();
         stopper.abort();
+        // Close the status store now: worker threads may still hold the registrar while the
+        // process exits, and a redb file that is not closed needs a repair at the next start.
+        if let Some(store) = self.registrar.status_service() {
+            if let Err(e) = store.close().await {
+                tracing::error!(error = %e, "closing the status store failed");
+            }
+        }
         if let Some(handle) = metrics_handle {
             handle.stop(true).await;
         }

@@ -228,12 +228,11 @@ impl TrustedIssuers {
         let number = |name: &str| -> Result<Option<u64>, StatementError> {
             match claims.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-                    .map(Some)
-                    .ok_or_else(|| invalid(format!("the statement's {name} is not a valid time"))),
-                Some(_) => Err(invalid(format!("the statement's {name} is not a number"))),
+                Some(value) => numeric_date(value).map(Some).ok_or_else(|| {
+                    invalid(format!(
+                        "the statement's {name} is not a whole number of seconds since 1970"
+                    ))
+                }),
             }
         };
         let verified = VerifiedStatement {
@@ -296,6 +295,24 @@ impl TrustedIssuers {
         }
         Ok(())
     }
+}
+
+/// A NumericDate (RFC 7519 §2) as this service accepts one: a non-negative whole number of
+/// seconds that fits a u64. RFC 7519 allows fractions; a statement is an authority's signed
+/// document, and refusing anything but whole seconds keeps every comparison exact (a project
+/// decision, see docs/conformance.md `statement-times-checked`).
+fn numeric_date(value: &Value) -> Option<u64> {
+    /// Integers up to 2^53 are exact in a double; above, `1e300` would be read as a time.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let Value::Number(n) = value else {
+        return None;
+    };
+    if let Some(whole) = n.as_u64() {
+        return Some(whole);
+    }
+    // `1.7e9` and `1700000000.0` are whole numbers written as floats
+    let f = n.as_f64()?;
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= EXACT).then_some(f as u64)
 }
 
 /// `exp`, `nbf` and `iat` with a symmetric clock skew (RFC 7519 §4.1.4–§4.1.6; conformance:
@@ -426,6 +443,37 @@ mod tests {
             let future = sign(serde_json::json!({ claim: 2_000 }));
             assert!(verify(&future, 2_000 - skew).await.is_ok(), "{claim}");
             assert!(verify(&future, 2_000 - skew - 1).await.is_err(), "{claim}");
+        }
+    }
+
+    #[tokio::test]
+    async fn times_that_are_not_whole_seconds_are_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuers, sign) = issuer(dir.path(), 0);
+        for bad in [
+            serde_json::json!(1e300),
+            serde_json::json!(4_102_444_800.5),
+            serde_json::json!(-1),
+            serde_json::json!(-0.5),
+            serde_json::json!("4102444800"),
+            serde_json::json!(true),
+        ] {
+            let statement = sign(serde_json::json!({ "exp": bad }));
+            let err = issuers.verify(&statement, 1_000, 0, 16 * 1024).await;
+            assert!(
+                matches!(&err, Err(StatementError::Invalid(m)) if m.contains("exp")),
+                "{bad}: {err:?}"
+            );
+        }
+        for good in [
+            serde_json::json!(4_102_444_800u64),
+            serde_json::json!(4.1024448e9),
+        ] {
+            let statement = sign(serde_json::json!({ "exp": good }));
+            assert!(issuers
+                .verify(&statement, 1_000, 0, 16 * 1024)
+                .await
+                .is_ok());
         }
     }
 

@@ -156,7 +156,7 @@ pub struct Limit {
     pub per_second: f64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     /// Registrations per client address.
@@ -168,6 +168,21 @@ pub struct RateLimits {
     /// Proxies whose `X-Forwarded-For` is believed; the client address is the rightmost entry
     /// not in this list.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// IPv6 clients share a bucket per prefix of this many bits (one subscriber usually holds
+    /// a /64). Default 64.
+    pub ipv6_prefix_len: u8,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            registration_per_address: None,
+            registration_per_issuer: None,
+            configuration_per_address: None,
+            trusted_proxies: Vec::new(),
+            ipv6_prefix_len: 64,
+        }
+    }
 }
 
 /// A software statement issuer this registrar trusts.
@@ -323,7 +338,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.port(), 2);
         assert_eq!(
-            config.status_store.redis_url.as_deref(),
+            config.status_store.redis_url.as_ref().map(Secret::expose),
             Some("redis://127.0.0.1:6379/")
         );
         assert_eq!(config.policy.scopes, Some(vec!["openid".to_owned()]));
@@ -335,6 +350,28 @@ mod tests {
             Config::from_toml_with_env(None, env(&[("STATELESS_DCR_WORKERS", "3")])).unwrap();
         assert_eq!(defaults.workers, Some(3));
         assert_eq!(defaults.trusted_issuers[0].issuer, DEV_AUTHORITY_ISSUER);
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = Config::from_toml_with_env(
+            None,
+            [
+                (
+                    "STATELESS_DCR_RESOLVE_API_TOKENS".to_owned(),
+                    "[\"op-token-0123456789-0123456789-0123456789\"]".to_owned(),
+                ),
+                (
+                    "STATELESS_DCR_STATUS_STORE__REDIS_URL".to_owned(),
+                    "redis://user:hunter2-password@redis.internal:6379/0".to_owned(),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.resolve_api_tokens.len(), 1);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("op-token-0123456789"), "{shown}");
+        assert!(!shown.contains("hunter2-password"), "{shown}");
     }
 
     #[test]

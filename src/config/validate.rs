@@ -104,6 +104,12 @@ impl Config {
                 }
             }
         }
+        if limits.ipv6_prefix_len > 128 {
+            return Err(invalid(
+                "rate_limits.ipv6_prefix_len",
+                "must be at most 128 bits",
+            ));
+        }
         if self.metrics.listen.is_some_and(|m| m == self.listen) {
             return Err(invalid(
                 "metrics.listen",
@@ -114,7 +120,7 @@ impl Config {
             .map_err(|e| invalid("log_level", e.to_string()))?;
         let store = &self.status_store;
         if store.kind == StoreKind::Redis {
-            match store.redis_url.as_deref().map(Url::parse) {
+            match store.redis_url.as_ref().map(|u| Url::parse(u.expose())) {
                 // no rediss://: this build has no TLS for Redis; use a private network or a tunnel
                 Some(Ok(url)) if matches!(url.scheme(), "redis" | "redis+unix" | "unix") => {}
                 Some(_) => {

@@ -30,7 +30,8 @@ fn limit(
     else {
         return Ok(());
     };
-    match limiter.check(&address.to_string()) {
+    let key = crate::ratelimit::address_key(address, state.limits.ipv6_prefix_len);
+    match limiter.check(&key.to_string()) {
         crate::ratelimit::Decision::Allowed => Ok(()),
         crate::ratelimit::Decision::Limited(wait) => {
             crate::metrics::METRICS
@@ -38,7 +39,7 @@ fn limit(
                 .with_label_values(&[name])
                 .inc();
             Err(ApiError::RateLimited {
-                retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
+                retry_after: crate::ratelimit::retry_after_secs(wait),
             })
         }
     }
@@ -175,7 +176,16 @@ pub async fn resolve(
     if !authorized {
         return Err(ApiError::ApiUnauthorized);
     }
-    let body = json_body(&request, payload, max_request_bytes(&state)).await?;
+    // the OP-facing API answers malformed calls with invalid_request (RFC 6749 §5.2), not the
+    // registration endpoint's invalid_client_metadata
+    let body = json_body(&request, payload, max_request_bytes(&state))
+        .await
+        .map_err(|e| match e {
+            ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
+                ApiError::InvalidRequest(e.to_string())
+            }
+            other => other,
+        })?;
     let query = super::resolve_api::ResolveQuery::from_json(&body)?;
     let answer = super::resolve_api::answer(state.registrar.resolver(), &query).await?;
     Ok(json_response(HttpResponse::Ok(), &answer))

@@ -27,6 +27,7 @@ pub struct AddressLimits {
     pub registration: Option<RateLimiter>,
     pub configuration: Option<RateLimiter>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub ipv6_prefix_len: u8,
 }
 
 impl std::fmt::Debug for AddressLimits {
@@ -41,6 +42,7 @@ impl AddressLimits {
             registration: limits.registration_per_address.map(RateLimiter::new),
             configuration: limits.configuration_per_address.map(RateLimiter::new),
             trusted_proxies: limits.trusted_proxies.clone(),
+            ipv6_prefix_len: limits.ipv6_prefix_len,
         }
     }
 }

@@ -20,6 +20,8 @@ use josekit::jws::JwsSigner;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::jose::HmacKey;
+
 pub use generate::{generate_authority_key, registrar_key_set, SigningAlg};
 pub use verifiers::{signer_for, VerifierSet};
 
@@ -60,9 +62,9 @@ impl fmt::Debug for SigningKey {
 /// HMAC keys for deriving one kind of secret, by `kid`, with the one used for new clients.
 pub struct DerivationKeys {
     active_kid: String,
-    active_key: Vec<u8>,
+    active_key: HmacKey,
     /// Every key but the active one: earlier keys whose clients still exist.
-    retired: HashMap<String, Vec<u8>>,
+    retired: HashMap<String, HmacKey>,
 }
 
 impl fmt::Debug for DerivationKeys {
@@ -75,20 +77,16 @@ impl fmt::Debug for DerivationKeys {
 }
 
 impl DerivationKeys {
-    /// The active key: its kid and bytes.
-    pub fn active(&self) -> (&str, &[u8]) {
-        (&self.active_kid, &self.active_key)
-    }
-
+    /// The kid of the key new clients get.
     pub fn active_kid(&self) -> &str {
         &self.active_kid
     }
 
-    pub fn get(&self, kid: &str) -> Option<&[u8]> {
+    pub fn get(&self, kid: &str) -> Option<&HmacKey> {
         if kid == self.active_kid {
             Some(&self.active_key)
         } else {
-            self.retired.get(kid).map(Vec::as_slice)
+            self.retired.get(kid)
         }
     }
 
@@ -290,7 +288,7 @@ fn derivation_keys(purpose: &str, group: KeyGroup) -> Result<DerivationKeys, Str
                 key.len()
             ));
         }
-        keys.insert(kid.to_owned(), key);
+        keys.insert(kid.to_owned(), HmacKey::new(&key));
     }
     let active_key = keys.remove(&group.active).ok_or_else(|| {
         format!(

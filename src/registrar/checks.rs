@@ -47,6 +47,15 @@ impl Registrar {
         Ok(Some(statement))
     }
 
+    /// The request body alone must be well-formed metadata: a member of the wrong JSON type is
+    /// refused even where the statement supplies the same member (RFC 7591 §3.2.2: the request
+    /// is invalid), so that a malformed body never passes because a statement hid it.
+    pub(super) fn check_body(&self, request: &Map<String, Value>) -> Result<(), RegistrationError> {
+        let body = crate::statement::merge(request, None);
+        ClientMetadata::parse(&body, self.config.policy.default_subject_type)?;
+        Ok(())
+    }
+
     /// Parse, apply issuer policy and validate (RFC 7591 §2, OIDC DCR §2), then fetch and check
     /// what the metadata names (sector_identifier_uri, jwks_uri): the checks registration and
     /// update share. Returns the metadata and the sector of a pairwise client.

@@ -4,7 +4,7 @@
 
 use super::audit::{Audit, Operation};
 use super::{Registrar, RegistrationError};
-use crate::status::ClientStatus;
+use crate::status::{ClientStatus, WriteOutcome};
 
 impl Registrar {
     pub async fn delete(
@@ -16,7 +16,8 @@ impl Registrar {
             let keys = self.keys.snapshot();
             let current = self.authenticate(&keys, client_id, token).await?;
             audit.describe(&current);
-            self.store()?
+            let outcome = self
+                .store()?
                 .write(
                     &keys,
                     current.jti(),
@@ -25,8 +26,12 @@ impl Registrar {
                     current.claims.exp,
                 )
                 .await?;
-            // AlreadyRevoked: a concurrent delete won; the client is gone either way.
-            Ok(())
+            match outcome {
+                // a concurrent delete won; the client is gone either way
+                WriteOutcome::Written | WriteOutcome::AlreadyRevoked => Ok(()),
+                // the token was rotated by an update this node had not seen yet
+                WriteOutcome::Conflict => Err(RegistrationError::InvalidToken),
+            }
         })
         .await
     }

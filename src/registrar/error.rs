@@ -104,6 +104,7 @@ impl From<StoreError> for RegistrationError {
                 tracing::error!(detail = %m, "status record failed verification; client refused");
                 RegistrationError::InvalidToken
             }
+            StoreError::Internal(m) => RegistrationError::Internal(m),
         }
     }
 }
@@ -122,5 +123,19 @@ impl From<ResolveError> for RegistrationError {
             ResolveError::Store(e) => e.into(),
             ResolveError::Clock(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_record_fault_of_the_server_is_a_server_error() {
+        let e = RegistrationError::from(StoreError::Internal("signing failed".into()));
+        assert_eq!(e.code(), "server_error");
+        assert!(e.is_server_fault());
+        let e = RegistrationError::from(StoreError::Corrupt("tampered".into()));
+        assert_eq!(e, RegistrationError::InvalidToken);
     }
 }

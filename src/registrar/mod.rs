@@ -221,3 +221,30 @@ impl Parts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_the_registrar_holds_no_secret() {
+        // the development key file: its private parts are published, which makes them easy to
+        // look for
+        let config = Config {
+            resolve_api_tokens: vec!["op-token-0123456789-0123456789-0123456789".into()],
+            ..Config::default()
+        };
+        let registrar = Registrar::without_store(&config).unwrap();
+        let shown = format!("{registrar:?}");
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config.keys).unwrap()).unwrap();
+        let mut secrets = vec![file["signing"]["keys"][0]["d"].as_str().unwrap().to_owned()];
+        for group in ["client_secret", "registration_access_token"] {
+            secrets.push(file[group]["keys"][0]["k"].as_str().unwrap().to_owned());
+        }
+        secrets.push("op-token-0123456789".into());
+        for secret in secrets {
+            assert!(!shown.contains(&secret), "{secret} in {shown}");
+        }
+    }
+}

@@ -47,13 +47,15 @@ impl Registrar {
                             .with_label_values(&["registration_per_issuer"])
                             .inc();
                         return Err(RegistrationError::RateLimited {
-                            retry_after: (wait.as_secs_f64().ceil() as u64).max(1),
+                            retry_after: crate::ratelimit::retry_after_secs(wait),
                         });
                     }
                 }
             }
 
-            // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1).
+            // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1),
+            //    which must be well-formed on its own.
+            self.check_body(request)?;
             let effective = statement::merge(request, statement);
 
             // 3. Types, defaults, issuer policy, validation, sector and keys.

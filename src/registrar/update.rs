@@ -9,10 +9,12 @@ use serde_json::{Map, Value};
 use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
 use super::{ClientInformation, Registrar, RegistrationError};
+use crate::jose;
+use crate::keys::RegistrarKeys;
 use crate::metadata::Form;
 use crate::resolve::VerifiedClient;
 use crate::statement;
-use crate::status::{Amendment, ClientStatus, WriteOutcome};
+use crate::status::{Amendment, ClientStatus, UpdateRequest, WriteOutcome};
 
 /// Members an update must not carry (RFC 7592 §2.2).
 const FORBIDDEN_IN_UPDATE: [&str; 4] = [
@@ -32,7 +34,17 @@ impl Registrar {
         Audit::record(Operation::Update, async |audit| {
             let keys = self.keys.snapshot();
             let now = self.clock.now()?;
-            let current = self.authenticate(&keys, client_id, token).await?;
+            let current = match self.authenticate(&keys, client_id, token).await {
+                Ok(current) => current,
+                Err(RegistrationError::InvalidToken) => {
+                    // the same update sent again because its answer was lost: answer it again
+                    let retried = self
+                        .retried_update(&keys, client_id, token, request, now)
+                        .await?;
+                    return retried.ok_or(RegistrationError::InvalidToken);
+                }
+                Err(e) => return Err(e),
+            };
             audit.describe(&current);
             let status = self.store()?;
 
@@ -74,8 +86,9 @@ impl Registrar {
             }
 
             // 2. The statement: presented again (from the same issuer), or the values it fixed
-            //    before keep their precedence.
+            //    before keep their precedence. The body must be well-formed on its own.
             let statement = self.statement(request, now).await?;
+            self.check_body(request)?;
             let (effective, provenance) = match statement.as_deref() {
                 Some(statement) => {
                     if let Some(before) = current.provenance() {
@@ -138,6 +151,10 @@ impl Registrar {
                 sector,
                 client_secret_kid,
                 provenance,
+                request: token.map(|token| UpdateRequest {
+                    at: now,
+                    digest: request_digest(token, request),
+                }),
             });
             let outcome = status
                 .write(
@@ -161,4 +178,59 @@ impl Registrar {
         })
         .await
     }
+
+    /// An update whose answer was lost (a timeout after the store had recorded it) is sent
+    /// again with the token it presented, which the update rotated. If that token and body are
+    /// exactly what the client's latest amendment recorded, within [`UPDATE_RETRY_SECS`], the
+    /// answer is what the first attempt would have returned: the outcome of an update is
+    /// always knowable. Anything else stays a 401.
+    async fn retried_update(
+        &self,
+        keys: &RegistrarKeys,
+        client_id: &str,
+        token: Option<&str>,
+        request: &Map<String, Value>,
+        now: u64,
+    ) -> Result<Option<ClientInformation>, RegistrationError> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let client = match self
+            .resolver
+            .resolve_with(keys.verification(), client_id)
+            .await
+        {
+            Ok(client) => client,
+            Err(crate::resolve::ResolveError::InvalidClient(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(recorded) = client.amendment.as_ref().and_then(|a| a.request.as_ref()) else {
+            return Ok(None);
+        };
+        let in_time = now <= recorded.at.saturating_add(UPDATE_RETRY_SECS);
+        let same = jose::constant_time_eq(
+            recorded.digest.as_bytes(),
+            request_digest(token, request).as_bytes(),
+        );
+        if !(in_time && same) {
+            return Ok(None);
+        }
+        let echoed = echoed_statement(request);
+        self.client_information(keys, client.as_ref().clone(), echoed)
+            .map(Some)
+    }
+}
+
+/// How long after an update the same request may be sent again for its answer.
+pub const UPDATE_RETRY_SECS: u64 = 300;
+
+/// What identifies an update request: its token and its body (a JSON object serialises with
+/// its members in order, so equal bodies give equal digests).
+fn request_digest(token: &str, request: &Map<String, Value>) -> String {
+    let body = serde_json::to_vec(request).unwrap_or_default();
+    let mut input = Vec::with_capacity(token.len() + 1 + body.len());
+    input.extend_from_slice(token.as_bytes());
+    input.push(0);
+    input.extend_from_slice(&body);
+    jose::base64url(&jose::sha256(&input))
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
 use crate::clock::SharedClock;
@@ -18,8 +18,26 @@ const AMENDED: u8 = 1;
 const REVOKED: u8 = 2;
 
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    /// `None` once closed: a graceful stop closes the file cleanly, so that the next start and
+    /// read-only tools need no repair.
+    db: Arc<std::sync::RwLock<Option<Db>>>,
     clock: SharedClock,
+}
+
+/// The file opened to write (the registrar) or only to read (a tool, an edge node): the second
+/// never creates the file and never starts a write transaction.
+enum Db {
+    ReadWrite(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::ReadWrite(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -51,7 +69,41 @@ impl EmbeddedStore {
         .await
         .map_err(unavailable)??;
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            db: Arc::new(std::sync::RwLock::new(Some(Db::ReadWrite(db)))),
+            clock,
+        })
+    }
+
+    /// Close the file cleanly (waiting for operations in progress); later operations fail as
+    /// unavailable.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = db
+                .write()
+                .map_err(|_| unavailable("the status store lock is poisoned"))?
+                .take();
+            match taken {
+                Some(Db::ReadWrite(db)) => db.close().map_err(unavailable),
+                Some(Db::ReadOnly(db)) => db.close().map_err(unavailable),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Open an existing file only to read it: nothing is created or written.
+    pub async fn open_read_only(path: &Path, clock: SharedClock) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let db = tokio::task::spawn_blocking(move || {
+            ReadOnlyDatabase::open(&path)
+                .map_err(|e| unavailable(format!("{}: {e}", path.display())))
+        })
+        .await
+        .map_err(unavailable)??;
+        Ok(EmbeddedStore {
+            db: Arc::new(std::sync::RwLock::new(Some(Db::ReadOnly(db)))),
             clock,
         })
     }
@@ -63,6 +115,12 @@ impl StatusStore for EmbeddedStore {
         let jti = jti.to_owned();
         let now = self.clock.now().map_err(unavailable)?;
         tokio::task::spawn_blocking(move || {
+            let guard = db
+                .read()
+                .map_err(|_| unavailable("the status store lock is poisoned"))?;
+            let db = guard
+                .as_ref()
+                .ok_or_else(|| unavailable("the status store is closed"))?;
             let txn = db.begin_read().map_err(unavailable)?;
             let table = match txn.open_table(RECORDS) {
                 Ok(table) => table,
@@ -97,6 +155,12 @@ impl StatusStore for EmbeddedStore {
         let record = record.clone();
         let now = self.clock.now().map_err(unavailable)?;
         tokio::task::spawn_blocking(move || {
+            let guard = db
+                .read()
+                .map_err(|_| unavailable("the status store lock is poisoned"))?;
+            let Some(Db::ReadWrite(db)) = guard.as_ref() else {
+                return Err(unavailable("the status store is read-only or closed"));
+            };
             let txn = db.begin_write().map_err(unavailable)?;
             let outcome = {
                 let mut table = txn.open_table(RECORDS).map_err(unavailable)?;
@@ -109,8 +173,9 @@ impl StatusStore for EmbeddedStore {
                     Some((_, generation, expires)) if expires == 0 || expires > now => generation,
                     _ => 0,
                 };
-                if current_generation != expected_generation && record.state != RecordState::Revoked
-                {
+                // A delete is conditional too: a token already rotated by an update on another
+                // node must not delete the client (RFC 7592 §2.3 wants the current token).
+                if current_generation != expected_generation {
                     WriteOutcome::Conflict
                 } else {
                     let (state, generation) = match record.state {
@@ -193,5 +258,28 @@ mod tests {
         assert!(reopened.load("forever").await.unwrap().is_some());
         assert!(reopened.load("short").await.unwrap().is_none());
         assert!(reopened.load("jti").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_delete_with_a_generation_already_passed_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb"), crate::clock::system())
+            .await
+            .unwrap();
+        let amended = record(RecordState::Amended { generation: 1 }, None);
+        store.write("jti", 0, &amended).await.unwrap();
+        let revoked = record(RecordState::Revoked, None);
+        assert_eq!(
+            store.write("jti", 0, &revoked).await.unwrap(),
+            WriteOutcome::Conflict
+        );
+        assert_eq!(
+            store.write("jti", 1, &revoked).await.unwrap(),
+            WriteOutcome::Written
+        );
+        assert_eq!(
+            store.write("jti", 1, &revoked).await.unwrap(),
+            WriteOutcome::AlreadyRevoked
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! elsewhere). Lookups go through a bounded moka cache, so resolving a client that was never
 //! updated or deleted does not reach the store on every request.
 
+mod cache;
 pub mod embedded;
 pub mod record;
 pub mod redis;
@@ -26,8 +27,10 @@ use serde::Deserialize;
 
 use crate::clock::SharedClock;
 use crate::keys::{KeySource, RegistrarKeys};
+use crate::secret::Secret;
 
-pub use record::{Amendment, ClientStatus};
+use cache::StatusCache;
+pub use record::{Amendment, ClientStatus, UpdateRequest};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +40,9 @@ pub enum StoreError {
     /// A record that does not verify: never trusted, reported loudly.
     #[error("a status record failed verification: {0}")]
     Corrupt(String),
+    /// The registrar's own fault: a record it cannot sign, or one it signed but cannot read.
+    #[error("status record fault: {0}")]
+    Internal(String),
 }
 
 /// What a conditional write found.
@@ -67,7 +73,8 @@ pub struct StoredRecord {
 
 /// The operations a status store offers. `write` is conditional: it succeeds only while the
 /// stored generation is `expected_generation` (0 = no record) and the client is not revoked, so
-/// that a delete can never be undone by a concurrent update.
+/// that a delete can never be undone by a concurrent update, and neither an update nor a delete
+/// can be made with a registration access token that an update has already rotated.
 pub trait StatusStore: Send + Sync {
     fn load(
         &self,
@@ -90,7 +97,7 @@ pub struct StatusStoreConfig {
     /// The redb file of the embedded store, created on first start.
     pub path: PathBuf,
     /// `redis://` or `rediss://` URL of the Redis store.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// Prefix of Redis keys; the pub/sub channel is this prefix plus `changes`.
     pub redis_prefix: String,
     /// Entries in the cache of status lookups.
@@ -160,7 +167,7 @@ impl StatusStore for AnyStore {
 /// The store with its cache, and the keys that verify records.
 pub struct StatusService {
     store: AnyStore,
-    cache: moka::future::Cache<String, Arc<ClientStatus>>,
+    cache: Arc<StatusCache>,
     /// Verifies records: the registrar's public keys are enough.
     keys: KeySource,
     /// Whether this node writes records (the registrar), or only reads them (an edge node).
@@ -200,18 +207,25 @@ impl StatusService {
         writable: bool,
         clock: SharedClock,
     ) -> Result<Arc<Self>, StoreError> {
-        let cache = moka::future::Cache::builder()
-            .max_capacity(config.cache_entries)
-            .time_to_live(Duration::from_secs(config.cache_ttl_secs.max(1)))
-            .build();
+        let cache = StatusCache::new(
+            config.cache_entries,
+            Duration::from_secs(config.cache_ttl_secs),
+        );
         let store = match config.kind {
-            StoreKind::Embedded => AnyStore::Embedded(
+            StoreKind::Embedded if writable => AnyStore::Embedded(
                 embedded::EmbeddedStore::open(&config.path, clock.clone()).await?,
             ),
+            StoreKind::Embedded => AnyStore::Embedded(
+                embedded::EmbeddedStore::open_read_only(&config.path, clock.clone()).await?,
+            ),
             StoreKind::Redis => {
-                let url = config.redis_url.as_deref().ok_or_else(|| {
-                    StoreError::Unavailable("status_store.redis_url is not set".into())
-                })?;
+                let url = config
+                    .redis_url
+                    .as_ref()
+                    .map(Secret::expose)
+                    .ok_or_else(|| {
+                        StoreError::Unavailable("status_store.redis_url is not set".into())
+                    })?;
                 AnyStore::Redis(
                     redis::RedisStore::connect(
                         url,
@@ -239,18 +253,16 @@ impl StatusService {
             return Ok(hit);
         }
         crate::metrics::cache("status", false);
-        self.cache
-            .try_get_with(jti.to_owned(), async {
-                let status = match self.store.load(jti).await? {
-                    None => ClientStatus::Active,
-                    Some(stored) => {
-                        record::verify(&self.keys.verification().verifiers, jti, &stored.signed)?
-                    }
-                };
-                Ok::<_, StoreError>(Arc::new(status))
-            })
-            .await
-            .map_err(|e| (*e).clone())
+        let ticket = self.cache.ticket();
+        let status = match self.store.load(jti).await? {
+            None => ClientStatus::Active,
+            Some(stored) => {
+                record::verify(&self.keys.verification().verifiers, jti, &stored.signed)?
+            }
+        };
+        let status = Arc::new(status);
+        self.cache.fill(ticket, jti, status.clone()).await;
+        Ok(status)
     }
 
     /// Write an amendment or a revocation for `jti`, signed with `keys`, conditional on the
@@ -283,7 +295,7 @@ impl StatusService {
             .clock
             .now()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let signed = record::sign(keys, jti, status, now)?;
+        let signed = record::sign(keys.signing_key(), jti, status, now)?;
         let stored = StoredRecord {
             state,
             signed,
@@ -291,11 +303,19 @@ impl StatusService {
         };
         let outcome = self.store.write(jti, expected_generation, &stored).await;
         // Whatever happened, this node's view of the client must come from the store again.
-        self.cache.invalidate(jti).await;
+        self.cache.changed(jti).await;
         outcome
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+
+    /// Close the store at shutdown (the redb file cleanly; Redis needs nothing).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match &self.store {
+            AnyStore::Embedded(store) => store.close().await,
+            AnyStore::Redis(_) => Ok(()),
+        }
     }
 }

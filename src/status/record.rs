@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::client_id::Provenance;
 use crate::jose::{self, CompactJws};
-use crate::keys::{RegistrarKeys, VerifierSet};
+use crate::keys::{SigningKey, VerifierSet};
 use crate::metadata::{json::compact, ClientMetadata};
 
 /// `typ` of status records (RFC 8725 §3.11: explicit typing keeps them apart from client_ids).
@@ -42,38 +42,65 @@ pub struct Amendment {
     pub client_secret_kid: Option<String>,
     #[serde(rename = "stmt", default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// When the update was made, and a digest of its request with the token it presented, so
+    /// that the same request sent again soon after (its answer was lost) gets the answer it
+    /// would have had instead of a 401.
+    #[serde(rename = "req", default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<UpdateRequest>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// What identifies the update request that wrote an amendment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRequest {
+    /// Seconds since the epoch.
+    pub at: u64,
+    /// base64url SHA-256 of the presented registration access token and the request body.
+    pub digest: String,
+}
+
+/// A record's payload as read back.
+#[derive(Deserialize)]
 struct Payload {
     jti: String,
+    #[allow(dead_code)]
     iat: u64,
     status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     amendment: Option<Amendment>,
 }
 
-/// Sign a record for `jti`, issued at `now`.
+/// A record's payload as written (the same members, borrowed).
+#[derive(Serialize)]
+struct PayloadOut<'a> {
+    jti: &'a str,
+    iat: u64,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amendment: Option<&'a Amendment>,
+}
+
+/// Sign a record for `jti`, issued at `now`. A failure is the server's own fault
+/// ([`StoreError::Internal`]), never a refusal of the client.
 pub fn sign(
-    keys: &RegistrarKeys,
+    key: &SigningKey,
     jti: &str,
     status: &ClientStatus,
     now: u64,
 ) -> Result<String, StoreError> {
     let (name, amendment) = match status {
-        ClientStatus::Amended(a) => ("amended", Some(a.as_ref().clone())),
+        ClientStatus::Amended(a) => ("amended", Some(a.as_ref())),
         ClientStatus::Revoked => ("revoked", None),
         ClientStatus::Active => ("active", None),
     };
-    let payload = Payload {
-        jti: jti.to_owned(),
+    let payload = PayloadOut {
+        jti,
         iat: now,
-        status: name.to_owned(),
+        status: name,
         amendment,
     };
-    let bytes = serde_json::to_vec(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    jose::sign_typed(keys.signing_key(), STATUS_TYP, &bytes)
-        .map_err(|e| StoreError::Corrupt(format!("signing a status record: {e}")))
+    let internal = |e: String| StoreError::Internal(format!("signing a status record: {e}"));
+    let bytes = serde_json::to_vec(&payload).map_err(|e| internal(e.to_string()))?;
+    jose::sign_typed(key, STATUS_TYP, &bytes).map_err(|e| internal(e.to_string()))
 }
 
 /// Verify a stored record for `jti`: signature by a listed registrar key, `typ`, and the `jti`.
@@ -91,26 +118,92 @@ pub fn verify(
         .select(jws.kid(), jws.alg().unwrap_or_default())
         .ok_or_else(|| corrupt("signed with an unknown key"))?;
     let bytes = jws.verify(verifier).map_err(|e| corrupt(&e.to_string()))?;
-    let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
+    // The registrar signed this record: content it cannot read is its own fault (a bug, or a
+    // record written by a newer version), not a reason to refuse the client.
+    let internal = |why: String| StoreError::Internal(format!("record of {jti}: {why}"));
+    let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| internal(e.to_string()))?;
     if payload.jti != jti {
+        // a valid record copied to another client's key: refuse the client
         return Err(corrupt("belongs to another client"));
     }
     match (payload.status.as_str(), payload.amendment) {
         ("revoked", _) => Ok(ClientStatus::Revoked),
         ("amended", Some(a)) => Ok(ClientStatus::Amended(Arc::new(a))),
-        _ => Err(corrupt("unknown status")),
+        (other, _) => Err(internal(format!("unknown status {other:?}"))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SigningAlg;
+    use crate::keys::{RegistrarKeys, SigningAlg};
+
+    fn keys() -> RegistrarKeys {
+        let json = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
+        RegistrarKeys::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    /// A signer that always fails, like an HSM that is gone.
+    #[derive(Debug)]
+    struct FailingSigner;
+
+    impl josekit::jws::JwsSigner for FailingSigner {
+        fn algorithm(&self) -> &dyn josekit::jws::JwsAlgorithm {
+            &josekit::jws::ES256
+        }
+        fn key_id(&self) -> Option<&str> {
+            None
+        }
+        fn signature_len(&self) -> usize {
+            64
+        }
+        fn sign(&self, _: &[u8]) -> Result<Vec<u8>, josekit::JoseError> {
+            Err(josekit::JoseError::InvalidKeyFormat(
+                std::io::Error::other("the key is gone").into(),
+            ))
+        }
+        fn box_clone(&self) -> Box<dyn josekit::jws::JwsSigner> {
+            Box::new(FailingSigner)
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_signed_is_a_server_fault() {
+        let key = SigningKey {
+            kid: "k".into(),
+            alg: "ES256",
+            signer: Box::new(FailingSigner),
+        };
+        let err = sign(&key, "jti-a", &ClientStatus::Revoked, 100).unwrap_err();
+        assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_signed_record_the_registrar_cannot_read_is_a_server_fault_not_a_refusal() {
+        let keys = keys();
+        let payload = serde_json::json!({
+            "jti": "jti-a", "iat": 1, "status": "amended",
+            "amendment": {"gen": 1, "metadata": {"grant_types": ["magic"]}},
+        });
+        let signed = jose::sign_typed(
+            keys.signing_key(),
+            STATUS_TYP,
+            payload.to_string().as_bytes(),
+        )
+        .unwrap();
+        let err = verify(keys.verifiers(), "jti-a", &signed).unwrap_err();
+        assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
+        // a record moved to another client is still a refusal
+        let err = verify(keys.verifiers(), "jti-b", &signed).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::Internal(_) | StoreError::Corrupt(_)
+        ));
+    }
 
     #[test]
     fn records_round_trip_and_cannot_move_between_clients() {
-        let json = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
-        let keys = RegistrarKeys::from_json(json.to_string().as_bytes()).unwrap();
+        let keys = keys();
         let metadata = ClientMetadata::parse(
             serde_json::json!({"redirect_uris": ["https://rp.example/cb"]})
                 .as_object()
@@ -124,11 +217,12 @@ mod tests {
             sector: None,
             client_secret_kid: Some("k".into()),
             provenance: None,
+            request: None,
         }));
-        let signed = sign(&keys, "jti-a", &amended, 100).unwrap();
+        let signed = sign(keys.signing_key(), "jti-a", &amended, 100).unwrap();
         assert_eq!(verify(keys.verifiers(), "jti-a", &signed).unwrap(), amended);
         assert!(verify(keys.verifiers(), "jti-b", &signed).is_err());
-        let revoked = sign(&keys, "jti-a", &ClientStatus::Revoked, 100).unwrap();
+        let revoked = sign(keys.signing_key(), "jti-a", &ClientStatus::Revoked, 100).unwrap();
         assert_eq!(
             verify(keys.verifiers(), "jti-a", &revoked).unwrap(),
             ClientStatus::Revoked

@@ -13,7 +13,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{ClientStatus, RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
+use super::cache::StatusCache;
+use super::{RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
 
 /// KEYS[1] record key; ARGV: expected generation, new state, new generation, signed record,
 /// expires_at (0 = never), channel, jti.
@@ -21,7 +22,7 @@ const WRITE_SCRIPT: &str = r#"
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'revoked' then return 'revoked' end
 local current = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
-if ARGV[2] ~= 'revoked' and current ~= tonumber(ARGV[1]) then return 'conflict' end
+if current ~= tonumber(ARGV[1]) then return 'conflict' end
 local generation = ARGV[3]
 if ARGV[2] == 'revoked' then generation = tostring(current) end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'gen', generation, 'record', ARGV[4])
@@ -47,7 +48,7 @@ impl RedisStore {
         url: &str,
         prefix: &str,
         timeout: Duration,
-        cache: moka::future::Cache<String, Arc<ClientStatus>>,
+        cache: Arc<StatusCache>,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
@@ -142,22 +143,18 @@ impl StatusStore for RedisStore {
 }
 
 /// Keep this node's cache in step with writes made on other nodes. Runs until the process ends.
-async fn subscribe(
-    client: redis::Client,
-    channel: String,
-    cache: moka::future::Cache<String, Arc<ClientStatus>>,
-) {
+async fn subscribe(client: redis::Client, channel: String, cache: Arc<StatusCache>) {
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     // Anything published while unsubscribed is lost: forget everything.
-                    cache.invalidate_all();
+                    cache.changed_all();
                     tracing::debug!(%channel, "subscribed to status changes");
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         if let Ok(jti) = message.get_payload::<String>() {
-                            cache.invalidate(&jti).await;
+                            cache.changed(&jti).await;
                         }
                     }
                     tracing::warn!(%channel, "lost the Redis status subscription; reconnecting");
@@ -166,7 +163,7 @@ async fn subscribe(
             },
             Err(e) => tracing::warn!(error = %e, "cannot connect to Redis for status changes"),
         }
-        cache.invalidate_all();
+        cache.changed_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -150,3 +150,74 @@ fn serve_fails_at_start_up_naming_a_bad_option() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`keys`"));
 }
+
+#[tokio::test]
+async fn client_inspect_reads_the_status_of_a_running_server_and_writes_nothing() {
+    use crate::helpers::{deployment, free_port, ServerProcess};
+    // the server holds the redb file: inspect asks it, with one of resolve_api_tokens
+    let d = deployment();
+    let port = free_port();
+    let config = d.write_config_file(
+        port,
+        "resolve_api_tokens = [\"op-token-0123456789-0123456789-0123456789\"]",
+    );
+    let server = ServerProcess::start(&config, port).await;
+    let api = server.api(&d.authority);
+    let info = api.register_web_client().await;
+    let client_id = info["client_id"].as_str().unwrap();
+    let inspect = || {
+        let output = bin()
+            .args(["client", "inspect", "--config"])
+            .arg(&config)
+            .arg(client_id)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output.status.success(), report)
+    };
+    let store_file = &d.config.status_store.path;
+    let before = std::fs::read(store_file).unwrap();
+    let (ok, report) = inspect();
+    assert!(ok, "{report}");
+    assert_eq!(report["status"], "active", "{report}");
+    assert_eq!(
+        std::fs::read(store_file).unwrap(),
+        before,
+        "inspect wrote to the store"
+    );
+
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    let token = info["registration_access_token"].as_str().unwrap();
+    let mut body = crate::helpers::update_body(&info);
+    body["contacts"] = json!(["inspected@rp.example.com"]);
+    let updated = api.put_config(uri, Some(token), &body).await;
+    assert_eq!(updated.status, 200);
+    let (ok, report) = inspect();
+    assert!(ok);
+    assert_eq!(report["status"], "updated", "{report}");
+    assert_eq!(
+        report["metadata"]["contacts"],
+        json!(["inspected@rp.example.com"])
+    );
+
+    let token = updated.body["registration_access_token"].as_str().unwrap();
+    assert_eq!(api.delete_config(uri, Some(token)).await.status, 204);
+    let (ok, report) = inspect();
+    assert!(!ok);
+    assert_eq!(report["status"], "deleted", "{report}");
+    assert_eq!(report["valid"], false);
+
+    // with the server stopped, inspect reads the file itself, read-only (after a kill -9 the
+    // file must first be repaired by the next server start, and inspect says so)
+    server.signal("TERM");
+    assert!(server.wait().success());
+    let before = std::fs::read(store_file).unwrap();
+    let (ok, report) = inspect();
+    assert!(!ok, "{report}");
+    assert_eq!(report["status"], "deleted", "{report}");
+    assert_eq!(
+        std::fs::read(store_file).unwrap(),
+        before,
+        "inspect wrote to the store"
+    );
+}

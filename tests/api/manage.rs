@@ -279,3 +279,43 @@ async fn updates_and_deletes_survive_a_restart_and_a_kill_9() {
     assert_eq!(read(&deleted, rat(&deleted)).await.status, 401);
     assert_eq!(read(&updated, &new_token).await.status, 200);
 }
+
+#[tokio::test]
+async fn an_update_whose_answer_was_lost_can_be_sent_again_for_it() {
+    // the store recorded the update, then the answer never reached the client (a timeout):
+    // the same request with the same token gets the same answer, so the client learns its new
+    // token; anything else with the rotated token stays 401 (RFC 7592 §2.2)
+    let start = crate::helpers::now();
+    let clock = stateless_dcr::clock::FixedClock::new(start);
+    let app = crate::helpers::spawn_deployment_at(deployment(), clock.clone(), |_| {}).await;
+    let info = registered(&app).await;
+    let mut body = update_body(&info);
+    body["contacts"] = json!(["retry@rp.example.com"]);
+    let first = app.put_config(uri(&info), Some(rat(&info)), &body).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let new_token = rat(&first.body).to_owned();
+    assert_ne!(new_token, rat(&info));
+
+    clock.set(start + 300);
+    let again = app.put_config(uri(&info), Some(rat(&info)), &body).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(rat(&again.body), new_token);
+    assert_eq!(again.body["contacts"], json!(["retry@rp.example.com"]));
+
+    // another body with the old token is refused
+    let mut other = body.clone();
+    other["contacts"] = json!(["someone-else@rp.example.com"]);
+    app.put_config(uri(&info), Some(rat(&info)), &other)
+        .await
+        .assert_error(401, "invalid_token");
+    // and so is the same body once the retry window has passed
+    clock.set(start + 301);
+    app.put_config(uri(&info), Some(rat(&info)), &body)
+        .await
+        .assert_error(401, "invalid_token");
+    // the new token works as usual
+    assert_eq!(
+        app.get_config(uri(&info), Some(&new_token)).await.status,
+        200
+    );
+}

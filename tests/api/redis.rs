@@ -90,7 +90,7 @@ async fn ping(port: u16) -> bool {
 pub fn redis_store(url: &str, cache_ttl_secs: u64) -> StatusStoreConfig {
     StatusStoreConfig {
         kind: StoreKind::Redis,
-        redis_url: Some(url.to_owned()),
+        redis_url: Some(url.into()),
         cache_ttl_secs,
         redis_timeout_ms: 500,
         ..Default::default()
@@ -275,4 +275,143 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
     })
     .await;
     assert!(refused, "the edge node still resolves a deleted client");
+}
+
+#[tokio::test]
+async fn a_record_the_registrar_signed_but_cannot_read_is_a_server_error_not_a_refusal() {
+    // a fault of the server answers 500 server_error; a record that does not verify stays a
+    // refusal of the client (RFC 6749 §5.2: invalid_client)
+    use stateless_dcr::keys::RegistrarKeys;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let token = "op-token-0123456789-0123456789-0123456789";
+    let d = deployment();
+    let mut config = d.config.clone();
+    config.status_store = redis_store(&redis.url, 3600);
+    config.resolve_api_tokens = vec![token.into()];
+    let app = spawn_config(config, &d).await;
+    let info = app.register_web_client().await;
+    let jti = crate::helpers::client_id_payload(&info)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolve = || async {
+        let response = app
+            .client
+            .post(app.url("/resolve"))
+            .bearer_auth(token)
+            .json(&json!({"client_id": info["client_id"]}))
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::Answer::from(response).await
+    };
+    let mut redis_client = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut put_record = async |signed: String| {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("stateless-dcr:status:{jti}"))
+            .arg("state")
+            .arg("amended")
+            .arg("gen")
+            .arg(1)
+            .arg("record")
+            .arg(signed)
+            .query_async(&mut redis_client)
+            .await
+            .unwrap();
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("stateless-dcr:changes")
+            .arg(&jti)
+            .query_async(&mut redis_client)
+            .await
+            .unwrap();
+    };
+
+    // signed by the registrar's own key, with metadata this version cannot read
+    let keys = RegistrarKeys::load(&d.config.keys).unwrap();
+    let payload = json!({
+        "jti": jti, "iat": 1, "status": "amended",
+        "amendment": {"gen": 1, "metadata": {"grant_types": ["not-a-grant"]}},
+    });
+    let unreadable = stateless_dcr::jose::sign_typed(
+        keys.signing_key(),
+        "client-status+jwt",
+        payload.to_string().as_bytes(),
+    )
+    .unwrap();
+    put_record(unreadable).await;
+    let answer = eventually(async || resolve().await.status == 500).await;
+    assert!(
+        answer,
+        "an unreadable record of the registrar's own is a 500"
+    );
+    resolve().await.assert_error(500, "server_error");
+
+    // a record that does not verify refuses the client
+    put_record("eyJhbGciOiJFUzI1NiJ9.e30.c2lnbmF0dXJl".into()).await;
+    let refused = eventually(async || resolve().await.body["valid"] == false).await;
+    assert!(refused);
+    assert_eq!(resolve().await.body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn a_node_with_a_stale_view_cannot_delete_with_a_rotated_token() {
+    // RFC 7592 §2.3: only the current token deletes. Node B last saw generation 0; node A has
+    // since recorded an update (generation 1). B's delete, made with the generation it saw, is
+    // refused by the conditional write in Redis itself, whatever B's cache says.
+    use stateless_dcr::keys::RegistrarKeys;
+    use stateless_dcr::status::{Amendment, ClientStatus, StatusService, WriteOutcome};
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let d = deployment();
+    let keys = RegistrarKeys::load(&d.config.keys).unwrap();
+    let ring = stateless_dcr::keys::KeyRing::new(RegistrarKeys::load(&d.config.keys).unwrap());
+    let store = redis_store(&redis.url, 3600);
+    let clock = stateless_dcr::clock::system();
+    let node_a = StatusService::open(&store, ring.clone(), clock.clone())
+        .await
+        .unwrap();
+    let node_b = StatusService::open(&store, ring, clock).await.unwrap();
+    let jti = "stale-view-client";
+    assert_eq!(
+        *node_b.status(jti).await.unwrap(),
+        ClientStatus::Active,
+        "B caches generation 0"
+    );
+    let metadata = stateless_dcr::metadata::ClientMetadata::parse(
+        json!({"grant_types": ["client_credentials"]})
+            .as_object()
+            .unwrap(),
+        stateless_dcr::metadata::SubjectType::Public,
+    )
+    .unwrap();
+    let amendment = ClientStatus::Amended(std::sync::Arc::new(Amendment {
+        generation: 1,
+        metadata,
+        sector: None,
+        client_secret_kid: None,
+        provenance: None,
+        request: None,
+    }));
+    let written = node_a.write(&keys, jti, 0, &amendment, None).await.unwrap();
+    assert_eq!(written, WriteOutcome::Written);
+    let stale = node_b
+        .write(&keys, jti, 0, &ClientStatus::Revoked, None)
+        .await
+        .unwrap();
+    assert_eq!(stale, WriteOutcome::Conflict);
+    // with the current generation the delete goes through, and nothing undoes it
+    let current = node_b
+        .write(&keys, jti, 1, &ClientStatus::Revoked, None)
+        .await
+        .unwrap();
+    assert_eq!(current, WriteOutcome::Written);
+    let undo = node_a.write(&keys, jti, 1, &amendment, None).await.unwrap();
+    assert_eq!(undo, WriteOutcome::AlreadyRevoked);
 }

@@ -105,6 +105,27 @@ async fn statement_claims_override_the_body_and_body_only_members_are_kept() {
 }
 
 #[tokio::test]
+async fn a_malformed_body_is_refused_even_where_the_statement_sets_the_member() {
+    // RFC 7591 §3.2.2: a body member of the wrong type makes the request invalid; the
+    // statement's value for the same member does not hide it
+    let app = spawn_app().await;
+    for (member, value) in [
+        ("software_id", json!(1)),
+        ("client_name", json!(["x"])),
+        ("redirect_uris", json!("https://rp.example.com/cb")),
+        ("grant_types", json!(["not-a-grant"])),
+    ] {
+        let answer = app.register(web_claims(), json!({ member: value })).await;
+        assert_eq!(answer.status, 400, "{member}: {}", answer.body);
+        assert!(
+            ["invalid_client_metadata", "invalid_redirect_uri"].contains(&answer.error()),
+            "{member}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn response_only_and_unknown_members_are_ignored() {
     // RFC 7591 §2, §3.2.1 (conformance: response-only-members-ignored, unknown-members-ignored)
     let app = spawn_app().await;

@@ -191,6 +191,25 @@ async fn the_http_api_is_protected_and_parses_strictly() {
             .await
             .assert_error(400, "invalid_request");
     }
+    // a body that is not a JSON object, or not JSON at all, is a malformed call too
+    for (content_type, body) in [
+        ("application/json", "not json"),
+        ("application/json", "[1, 2]"),
+        ("text/plain", "{\"client_id\": \"x\"}"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/resolve"))
+            .bearer_auth(API_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response)
+            .await
+            .assert_error(400, "invalid_request");
+    }
     // disabled when no token is configured
     let closed = crate::helpers::spawn_app().await;
     let response = closed

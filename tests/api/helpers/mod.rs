@@ -468,15 +468,24 @@ pub fn rotate_signing_key(
 
 /// The decoded JOSE header of the client_id in a client information response.
 pub fn client_id_header(information: &Value) -> Value {
+    client_id_part(information, 0)
+}
+
+/// The decoded claims of the client_id in a client information response (not verified).
+pub fn client_id_payload(information: &Value) -> Value {
+    client_id_part(information, 1)
+}
+
+fn client_id_part(information: &Value, index: usize) -> Value {
     use base64::Engine;
-    let header = information["client_id"]
+    let part = information["client_id"]
         .as_str()
         .unwrap()
         .split('.')
-        .next()
+        .nth(index)
         .unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
+        .decode(part)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
