@@ -1,0 +1,193 @@
+// The two ways of answering "which client is this client_id, now?" (docs/integrations.md):
+//
+// - OfflineResolver verifies the client_id itself with the registrar's public keys, as
+//   docs/integrations.md "(c) Offline, in any language" describes. It needs no network path to
+//   the registrar but its /jwks, and it does not see status records: a client that was deleted
+//   or updated at the registrar (RFC 7592 §2.2, §2.3) keeps its original metadata here.
+// - OnlineResolver asks the registrar's POST /resolve, which applies the status records: it sees
+//   deletes and updates, a few seconds late at most (its cache TTL).
+//
+// Both answer a client (node-oidc-provider metadata and its expiry), null for "no such client"
+// (anything malformed, forged, expired, deleted), or throw RegistrarUnavailable.
+import { createHash } from 'node:crypto';
+
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+
+import { TtlCache } from './cache.js';
+import { RegistrarUnavailable } from './errors.js';
+import { RegistrarJwks } from './jwks.js';
+import { providerMetadata, restoreDefaults, usesSecret } from './metadata.js';
+import { deriveClientSecret } from './secret.js';
+
+/** The `typ` of client_ids (RFC 8725 §3.11: no other token of the registrar passes for one). */
+export const CLIENT_ID_TYP = 'client-id+jwt';
+// The signing algorithms of registrar keys (docs/configuration.md "The registrar key file").
+// Never `none` and never HS*: the key fixes the algorithm, and it is a public key.
+const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'];
+// The registrar never issues a longer client_id (`client_id_max_length` is at most 65536).
+export const MAX_CLIENT_ID_LENGTH = 65536;
+// JWS compact serialization (RFC 7515 §7.1): three base64url parts.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+const isString = (value) => typeof value === 'string';
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Whether `id` has the shape of a client_id at all; nothing else is worth a lookup. */
+export function looksLikeClientId(id) {
+  return isString(id) && id.length <= MAX_CLIENT_ID_LENGTH && COMPACT_JWS.test(id);
+}
+
+export class OfflineResolver {
+  /**
+   * @param {{issuer: string, jwksUri: string|URL, clientSecretKeys?: Map<string, Buffer>,
+   *   jwks?: object, log?: Function}} options `jwks`: options of {@link RegistrarJwks}
+   */
+  constructor({ issuer, jwksUri, clientSecretKeys, jwks = {}, log = () => {} }) {
+    if (!isString(issuer) || !issuer) throw new TypeError('issuer: the registrar\'s issuer is required');
+    this.issuer = issuer;
+    this.keys = new RegistrarJwks(jwksUri, { log, ...jwks });
+    this.clientSecretKeys = clientSecretKeys;
+    this.log = log;
+  }
+
+  async resolve(clientId) {
+    if (!looksLikeClientId(clientId)) return null;
+    let header;
+    try {
+      header = decodeProtectedHeader(clientId);
+    } catch {
+      return null;
+    }
+    // The registrar requires exactly this typ and a kid (src/client_id.rs `verify`); jose's own
+    // typ check ignores case and an "application/" prefix, so check it exactly here.
+    if (header.typ !== CLIENT_ID_TYP || !isString(header.kid)) return null;
+    let claims;
+    try {
+      ({ payload: claims } = await jwtVerify(clientId, (h) => this.keys.key(h), {
+        issuer: this.issuer, // exact string comparison
+        algorithms: ALGORITHMS,
+        typ: CLIENT_ID_TYP,
+        clockTolerance: 0, // the registrar refuses from the second of `exp` on, with no leeway
+      }));
+    } catch (err) {
+      if (err instanceof RegistrarUnavailable) throw err;
+      return null; // bad signature, unknown kid, wrong issuer, expired, not a JWT
+    }
+    if (!isString(claims.jti) || !Number.isSafeInteger(claims.iat) || !isObject(claims.metadata)
+      || (claims.csk !== undefined && !isString(claims.csk))) {
+      return null;
+    }
+    return client({
+      clientId,
+      jti: claims.jti,
+      csk: claims.csk,
+      issuedAt: claims.iat,
+      expiresAt: claims.exp,
+      metadata: restoreDefaults(claims.metadata),
+    }, this.clientSecretKeys, this.log);
+  }
+}
+
+export class OnlineResolver {
+  /**
+   * @param {{resolveUrl: string|URL, apiToken: string, clientSecretKeys?: Map<string, Buffer>,
+   *   cacheEntries?: number, cacheTtlSeconds?: number, timeoutMs?: number, log?: Function}} options
+   */
+  constructor({
+    resolveUrl, apiToken, clientSecretKeys, cacheEntries = 1000, cacheTtlSeconds = 5,
+    timeoutMs = 5_000, log = () => {},
+  }) {
+    if (!isString(apiToken) || apiToken.length < 32) {
+      throw new TypeError('apiToken: one of the registrar\'s resolve_api_tokens (at least 32 characters)');
+    }
+    this.url = new URL(resolveUrl);
+    this.apiToken = apiToken;
+    this.clientSecretKeys = clientSecretKeys;
+    this.timeoutMs = timeoutMs;
+    this.log = log;
+    // Answers, "no such client" included, are kept cacheTtlSeconds (and never past the
+    // client_id's exp): a delete or an update at the registrar is seen here that late at most.
+    // Keyed by the client_id's SHA-256, so that long made-up client_ids cost no memory here.
+    this.cache = new TtlCache({ maxEntries: cacheEntries, ttlMs: cacheTtlSeconds * 1000 });
+  }
+
+  async resolve(clientId) {
+    if (!looksLikeClientId(clientId)) return null;
+    return this.cache.get(
+      createHash('sha256').update(clientId).digest('base64url'),
+      () => this.#ask(clientId),
+      (found) => (found?.expiresAt ? found.expiresAt * 1000 - Date.now() : Infinity),
+    );
+  }
+
+  async #ask(clientId) {
+    let response;
+    try {
+      response = await fetch(this.url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.apiToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify({ client_id: clientId }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (cause) {
+      throw new RegistrarUnavailable(`POST ${this.url} failed: ${cause.message}`, { cause });
+    }
+    const body = await response.json().catch(() => undefined);
+    // 400/413: the registrar could not take this client_id as a request at all; it is no client.
+    if (response.status === 400 || response.status === 413) return null;
+    // 401 (our API token), 404 (the API is off), 503 (its status store is down, so it cannot
+    // tell whether the client was deleted: fail closed, docs/api.md): no verdict about the client.
+    if (response.status !== 200 || !isObject(body)) {
+      throw new RegistrarUnavailable(`POST ${this.url} answered ${response.status}${body?.error ? ` ${body.error}` : ''}`);
+    }
+    if (body.valid !== true) return null; // invalid_client: forged, expired, deleted
+    const { client: current, expires_at: expiresAt } = body;
+    if (!isObject(current) || current.client_id !== clientId) return null;
+    // The registrar has just verified this client_id, so its claims can be read unverified:
+    // only `jti` and `csk` are taken, for the secret (POST /resolve does not answer it).
+    let claims;
+    try {
+      claims = decodeJwt(clientId);
+    } catch {
+      return null;
+    }
+    const { client_id: _id, client_id_issued_at: issuedAt, ...metadata } = current;
+    return client({
+      clientId,
+      jti: claims.jti,
+      csk: isString(claims.csk) ? claims.csk : undefined,
+      issuedAt,
+      expiresAt: expiresAt ?? undefined,
+      metadata: restoreDefaults(metadata),
+    }, this.clientSecretKeys, this.log);
+  }
+}
+
+// The node-oidc-provider metadata of a resolved client, with its client_secret derived when it
+// has one. null when the secret cannot be derived here: node-oidc-provider needs the secret
+// itself (it compares client_secret_basic/_post secrets, checks client_secret_jwt MACs and keys
+// HS* ID Tokens with it), so such a client cannot be served.
+function client({ clientId, jti, csk, issuedAt, expiresAt, metadata }, keys, log) {
+  let clientSecret;
+  if (csk !== undefined) {
+    clientSecret = deriveClientSecret(keys, csk, jti);
+    if (clientSecret === undefined) {
+      log('warn', `client_secret key ${JSON.stringify(csk)} is not configured here; refusing client ${jti}`);
+      return null;
+    }
+  } else if (usesSecret(metadata)) {
+    // Only possible online: an update gave a client that had no secret one, with a key the
+    // amendment names, and POST /resolve does not say which.
+    log('warn', `client ${jti} authenticates with a secret but its client_id names no client_secret key; refusing it`);
+    return null;
+  }
+  return {
+    expiresAt,
+    metadata: providerMetadata(metadata, { clientId, issuedAt, expiresAt, clientSecret }),
+  };
+}
