@@ -47,6 +47,7 @@ pub struct Application {
 impl Application {
     /// Validate the configuration, load the keys, bind the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        raise_open_file_limit();
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
             address: config.listen.to_string(),
             source,
@@ -90,6 +91,8 @@ impl Application {
                 .configure(configure(state.clone()))
         })
         .shutdown_timeout(config.shutdown_timeout_secs)
+        // the head of a request; handlers bound the body by the same time
+        .client_request_timeout(Duration::from_secs(config.request_timeout_secs))
         // actix stops at once on SIGINT; both SIGTERM and SIGINT drain here (`run_until_stopped`)
         .disable_signals();
         if let Some(workers) = config.workers {
@@ -196,6 +199,37 @@ impl Application {
             handle.stop(true).await;
         }
         result
+    }
+}
+
+/// Raise the soft limit of open files to the hard limit: every connection is a file, and
+/// distributions often start services with a soft limit of 1024, which a few hundred idle
+/// connections would exhaust. The hard limit is the operator's to set (docs/operations.md).
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+        let raised = unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && (limit.rlim_cur >= limit.rlim_max || {
+                    let wanted = libc::rlimit {
+                        rlim_cur: limit.rlim_max,
+                        rlim_max: limit.rlim_max,
+                    };
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0
+                })
+        };
+        if !raised {
+            tracing::warn!(
+                soft = limit.rlim_cur,
+                hard = limit.rlim_max,
+                "could not raise the open-file limit; see docs/operations.md"
+            );
+        }
     }
 }
 

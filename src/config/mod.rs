@@ -96,6 +96,9 @@ pub struct Config {
     pub statement_cache_entries: u64,
     /// Entries in the cache of verified client_ids.
     pub client_cache_entries: u64,
+    /// Memory the cache of verified client_ids may take, in bytes (estimated from the size of
+    /// each client_id). Default 64 MiB.
+    pub client_cache_max_bytes: u64,
     /// Bearer tokens of the OPs allowed to call `POST /resolve`; empty disables the endpoint.
     pub resolve_api_tokens: Vec<Secret>,
     /// Optional endpoints of the OpenID Provider this registrar serves, published in discovery.
@@ -112,6 +115,10 @@ pub struct Config {
     pub check_client_jwks_uri: bool,
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     pub shutdown_timeout_secs: u64,
+    /// Seconds a client has to send a request's head, and again to send its body; a client
+    /// that takes longer gets 408 and its connection is closed, so that idle connections cannot
+    /// exhaust the server's.
+    pub request_timeout_secs: u64,
     /// How often the key file is checked for changes, in seconds (0: only on SIGHUP).
     pub keys_reload_secs: u64,
     /// `text` or `json` log lines.
@@ -231,6 +238,7 @@ impl Default for Config {
             workers: None,
             statement_cache_entries: 10_000,
             client_cache_entries: 100_000,
+            client_cache_max_bytes: 64 * 1024 * 1024,
             resolve_api_tokens: Vec::new(),
             authorization_endpoint: None,
             token_endpoint: None,
@@ -247,6 +255,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             check_client_jwks_uri: true,
             shutdown_timeout_secs: 30,
+            request_timeout_secs: 10,
             keys_reload_secs: 10,
             log_format: LogFormat::Text,
             log_level: "info".into(),

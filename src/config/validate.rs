@@ -70,6 +70,12 @@ impl Config {
         if self.clock_skew_secs > 600 {
             return Err(invalid("clock_skew_secs", "must be at most 600 seconds"));
         }
+        if !(1..=300).contains(&self.request_timeout_secs) {
+            return Err(invalid(
+                "request_timeout_secs",
+                "must be between 1 and 300 seconds",
+            ));
+        }
         if self.workers == Some(0) {
             return Err(invalid("workers", "must be at least 1"));
         }

@@ -18,6 +18,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body could not be read")]
     PayloadRead,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("the request must have Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("{0}")]
@@ -51,6 +53,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { .. }
             | ApiError::PayloadRead
+            | ApiError::RequestTimeout
             | ApiError::MethodNotAllowed { .. } => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::ApiUnauthorized => "invalid_token",
@@ -93,6 +96,7 @@ impl ResponseError for ApiError {
                 _ => StatusCode::BAD_REQUEST,
             },
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadRead | ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -132,6 +136,10 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
+            }
+            ApiError::RequestTimeout => {
+                // RFC 9110 §15.5.9: the server closes the connection
+                response.force_close();
             }
             ApiError::Registration(RegistrationError::Unavailable(_)) => {
                 response.insert_header((header::RETRY_AFTER, "5"));

@@ -80,7 +80,7 @@ pub async fn register(
         &request,
         &state,
     )?;
-    let body = json_body(&request, payload, max_request_bytes(&state)).await?;
+    let body = json_body(&request, payload, &state).await?;
     let registered = state.registrar.register(&body).await?;
     // RFC 7591 §3.2.1: 201 with one application/json object
     Ok(json_response(HttpResponse::Created(), &registered))
@@ -114,7 +114,7 @@ pub async fn configuration(
             if token.is_none() {
                 return Err(RegistrationError::MissingToken.into());
             }
-            let body = json_body(&request, payload, max_request_bytes(&state)).await?;
+            let body = json_body(&request, payload, &state).await?;
             let information = state
                 .registrar
                 .update(client_id(&request), token, &body)
@@ -145,16 +145,23 @@ fn client_id(request: &HttpRequest) -> &str {
 }
 
 /// A JSON object body of at most `limit` bytes.
+/// A JSON object body of at most `max_request_bytes`, read within `request_timeout_secs`: a
+/// body that never arrives must not hold its connection open.
 async fn json_body(
     request: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    state: &AppState,
 ) -> Result<Map<String, Value>, ApiError> {
     require_json(request)?;
-    let bytes = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(ApiError::PayloadRead),
-        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
+    let config = state.registrar.config();
+    let limit = config.max_request_bytes;
+    let read = payload.to_bytes_limited(limit);
+    let timeout = std::time::Duration::from_secs(config.request_timeout_secs);
+    let bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(Ok(bytes))) => bytes,
+        Ok(Ok(Err(_))) => return Err(ApiError::PayloadRead),
+        Ok(Err(_)) => return Err(ApiError::PayloadTooLarge { limit }),
+        Err(_) => return Err(ApiError::RequestTimeout),
     };
     json_object(&bytes)
 }
@@ -178,7 +185,7 @@ pub async fn resolve(
     }
     // the OP-facing API answers malformed calls with invalid_request (RFC 6749 §5.2), not the
     // registration endpoint's invalid_client_metadata
-    let body = json_body(&request, payload, max_request_bytes(&state))
+    let body = json_body(&request, payload, &state)
         .await
         .map_err(|e| match e {
             ApiError::UnsupportedMediaType | ApiError::MalformedJson(_) => {
@@ -213,10 +220,6 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.registrar.discovery())
-}
-
-fn max_request_bytes(state: &AppState) -> usize {
-    state.registrar.config().max_request_bytes
 }
 
 /// The registrar's public keys, for anyone verifying client_ids offline.

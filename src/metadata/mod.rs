@@ -8,6 +8,7 @@
 pub mod json;
 pub mod lang;
 pub mod redirect;
+pub mod uri;
 pub mod validate;
 pub mod values;
 

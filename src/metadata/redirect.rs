@@ -8,6 +8,7 @@
 
 use url::{Host, Url};
 
+use super::uri::{is_bidi_control, locality, redirect_syntax_error, Locality};
 use super::{invalid_redirect_uri, quoted, ApplicationType, MetadataError};
 
 /// What the rules for one redirect URI depend on.
@@ -43,6 +44,10 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
     if uri.contains('#') {
         return refuse("must not contain a fragment");
     }
+    // RFC 3986 §3, as written: what is stored is what is matched later (OIDC DCR §6)
+    if let Some(why) = redirect_syntax_error(uri) {
+        return refuse(why);
+    }
     let scheme = url.scheme();
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return refuse("uses a scheme that is never accepted");
@@ -52,7 +57,8 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
     if (is_http || is_https) && (!url.username().is_empty() || url.password().is_some()) {
         return refuse("must not carry user information");
     }
-    let loopback = url.host().is_some_and(|h| is_loopback(&h));
+    let place = url.host().map_or(Locality::Remote, |h| locality(&h));
+    let loopback = place == Locality::Loopback;
     match rules.application_type {
         ApplicationType::Web => {
             if rules.uses_implicit {
@@ -61,8 +67,10 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
                 if !is_https {
                     return refuse("must use https: the client uses the implicit flow");
                 }
-                if loopback {
-                    return refuse("must not be on localhost: the client uses the implicit flow");
+                if place.is_local() {
+                    return refuse(
+                        "must not be on the local machine: the client uses the implicit flow",
+                    );
                 }
             } else if is_http && !loopback {
                 // RFC 7591 §5: plain http only on the local machine (accepting it for web
@@ -94,14 +102,15 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
     Ok(())
 }
 
-/// Parse an absolute URL, refusing strings the `url` crate would silently repair: whitespace,
+/// Parse an absolute URL, refusing strings the `url` crate would silently repair (whitespace,
 /// control characters and backslashes are stripped or rewritten by WHATWG parsing, and a stored
-/// value must match itself exactly later.
+/// value must match itself exactly later) and strings that display as something else
+/// (bidirectional controls).
 pub fn parse_strict(value: &str) -> Option<Url> {
     if value.is_empty()
         || value
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || is_bidi_control(c))
     {
         return None;
     }
@@ -117,14 +126,10 @@ pub fn parse_strict(value: &str) -> Option<Url> {
     Url::parse(value).ok()
 }
 
-/// `localhost`, 127.0.0.0/8 and ::1 (RFC 8252 §7.3, §8.3; counting `localhost` is a project
-/// decision, see docs/conformance.md `native-localhost-accepted`).
+/// A loopback host (RFC 8252 §7.3, §8.3; counting `localhost` is a project decision, see
+/// docs/conformance.md `native-localhost-accepted`): see [`locality`].
 pub fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => ip.is_loopback(),
-        Host::Ipv6(ip) => ip.is_loopback(),
-    }
+    locality(host) == Locality::Loopback
 }
 
 /// The host a redirect URI names, if any (private-use schemes usually have none).
@@ -132,7 +137,7 @@ pub fn host_of(uri: &str) -> Option<String> {
     Url::parse(uri).ok()?.host_str().map(str::to_owned)
 }
 
-/// Digest §3.2: whether `presented` (from an authorization request) matches the registered
+/// Whether `presented` (from an authorization request) matches the registered
 /// `registered`. Simple string comparison, code point by code point (OIDC Core §3.1.2.1), except
 /// that for a native client's http loopback URI the port may differ or be absent (RFC 8252 §7.3).
 pub fn matches(registered: &str, presented: &str, application_type: ApplicationType) -> bool {
@@ -152,7 +157,8 @@ pub fn matches(registered: &str, presented: &str, application_type: ApplicationT
 }
 
 /// `http://host[:port]rest` with the port removed, for an http URI on a loopback host; `None`
-/// otherwise. Works on the raw string so that nothing else is normalised.
+/// otherwise, and for a port that is not a number from 1 to 65535 (an empty one included).
+/// Works on the raw string so that nothing else is normalised.
 fn loopback_without_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -160,14 +166,24 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     let host = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => {
             let port = &authority[i + 1..];
-            if !port.bytes().all(|b| b.is_ascii_digit()) {
+            let valid = (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|p| p != 0);
+            if !valid {
                 return None;
             }
             &authority[..i]
         }
         _ => authority,
     };
-    let loopback = matches!(host, "127.0.0.1" | "[::1]") || host.eq_ignore_ascii_case("localhost");
+    let loopback = Host::parse(host).is_ok_and(|h| {
+        let h: Host<&str> = match &h {
+            Host::Domain(d) => Host::Domain(d.as_str()),
+            Host::Ipv4(ip) => Host::Ipv4(*ip),
+            Host::Ipv6(ip) => Host::Ipv6(*ip),
+        };
+        locality(&h) == Locality::Loopback
+    });
     loopback.then(|| format!("http://{host}{tail}"))
 }
 
@@ -196,7 +212,7 @@ mod tests {
             "https://rp.example/cb?x=1",
             "http://127.0.0.1:8080/cb",
             "http://localhost/cb",
-            "https://rp.example/caf\u{e9}",
+            "https://rp.example/caf%C3%A9",
         ] {
             assert!(check(ok, WEB).is_ok(), "{ok}");
         }
@@ -225,8 +241,26 @@ mod tests {
             "https://localhost/cb",
             "https://127.0.0.1/cb",
             "http://rp.example/cb",
+            // the local machine however it is written (OIDC DCR §2; RFC 6761 §6.3)
+            "https://localhost./cb",
+            "https://LocalHost./cb",
+            "https://sub.localhost/cb",
+            "https://[::ffff:127.0.0.1]/cb",
+            "https://0.0.0.0/cb",
+            "https://0/cb",
+            "https://[::]/cb",
         ] {
             assert!(check(bad, WEB_IMPLICIT).is_err(), "{bad}");
+        }
+        for bad in [
+            "https:///cb",
+            "https://@rp.example/cb",
+            "https://:@rp.example/cb",
+            "https://*/cb",
+            "https://rp.example/\u{202E}bc",
+            "https://rp.example/caf\u{e9}",
+        ] {
+            assert!(check(bad, WEB).is_err(), "{bad:?}");
         }
     }
 
@@ -271,8 +305,8 @@ mod tests {
         }
         // OIDC DCR §6: precomposed é vs e + combining acute
         assert!(!matches(
-            "https://rp.example/caf\u{e9}",
-            "https://rp.example/cafe\u{301}",
+            "https://rp.example/caf%C3%A9",
+            "https://rp.example/cafe%CC%81",
             Web
         ));
         // RFC 8252 §7.3: any port for native loopback only (conformance: native-loopback-any-port)
@@ -310,6 +344,27 @@ mod tests {
         assert!(!matches(
             "https://app.example/cb",
             "https://app.example:1/cb",
+            Native
+        ));
+        // a port is a number from 1 to 65535
+        for port in [
+            "99999",
+            "12345678901234567890",
+            "000080",
+            "",
+            "0",
+            "-1",
+            "65536",
+        ] {
+            let presented = format!("http://127.0.0.1:{port}/cb");
+            assert!(
+                !matches("http://127.0.0.1:8080/cb", &presented, Native),
+                "{presented}"
+            );
+        }
+        assert!(matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:65535/cb",
             Native
         ));
     }

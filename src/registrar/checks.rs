@@ -12,7 +12,7 @@ use crate::config::Management;
 use crate::fetch::{self, DocumentKind};
 use crate::keys::RegistrarKeys;
 use crate::metadata::{self, ClientMetadata};
-use crate::resolve::VerifiedClient;
+use crate::resolve::{Remember, VerifiedClient};
 use crate::secret::Secret;
 use crate::statement::VerifiedStatement;
 use crate::status::StatusService;
@@ -110,9 +110,10 @@ impl Registrar {
         token: Option<&str>,
     ) -> Result<Arc<VerifiedClient>, RegistrationError> {
         let token = token.ok_or(RegistrationError::MissingToken)?;
+        // cached only once the token matched: an unauthenticated caller fills no cache
         let client = self
             .resolver
-            .resolve_with(keys.verification(), client_id)
+            .resolve_with(keys.verification(), client_id, Remember::No)
             .await?;
         let expected = client
             .claims
@@ -130,6 +131,7 @@ impl Registrar {
         if !expected.matches(token) {
             return Err(RegistrationError::InvalidToken);
         }
+        self.resolver.remember(&client);
         Ok(client)
     }
 

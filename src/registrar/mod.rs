@@ -202,6 +202,7 @@ impl Parts {
             fetcher: Some(self.fetcher.clone()),
             audiences,
             cache_entries: config.client_cache_entries,
+            cache_max_bytes: config.client_cache_max_bytes,
             clock: clock.clone(),
         });
         Registrar {

@@ -12,7 +12,7 @@ use super::{ClientInformation, Registrar, RegistrationError};
 use crate::jose;
 use crate::keys::RegistrarKeys;
 use crate::metadata::Form;
-use crate::resolve::VerifiedClient;
+use crate::resolve::{Remember, VerifiedClient};
 use crate::statement;
 use crate::status::{Amendment, ClientStatus, UpdateRequest, WriteOutcome};
 
@@ -197,7 +197,7 @@ impl Registrar {
         };
         let client = match self
             .resolver
-            .resolve_with(keys.verification(), client_id)
+            .resolve_with(keys.verification(), client_id, Remember::No)
             .await
         {
             Ok(client) => client,

@@ -102,6 +102,15 @@ impl VerifiedClient {
     }
 }
 
+/// Whether a client_id verified on a cache miss is kept in the cache. Paths whose caller has not
+/// been authenticated yet (the configuration endpoint before its token check) pass `No`, so that
+/// anyone with a list of client_ids cannot fill the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remember {
+    Yes,
+    No,
+}
+
 /// Why a client_id does not resolve to a usable client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidClient {
@@ -145,8 +154,10 @@ pub struct ResolverOptions {
     pub fetcher: Option<Fetcher>,
     /// Accepted `aud` values of client assertions: the token endpoint URL, the OP's issuer.
     pub audiences: Vec<String>,
-    /// Verified client_ids kept in memory.
+    /// Verified client_ids kept in memory...
     pub cache_entries: u64,
+    /// ...and the memory they may take, in bytes (estimated by [`client_weight`]).
+    pub cache_max_bytes: u64,
     /// The time source of every expiry check (`crate::clock::system()` outside tests).
     pub clock: SharedClock,
 }
@@ -190,11 +201,26 @@ impl moka::Expiry<Arc<str>, Arc<VerifiedClient>> for UntilExpiry {
     }
 }
 
+/// What a verified client_id costs in memory, roughly: the token, its parsed claims and
+/// metadata (measured at about six times the token's length), and the cache's own overhead.
+pub fn client_weight(client_id: &str) -> u32 {
+    u32::try_from(client_id.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(6)
+        .saturating_add(512)
+}
+
 impl Resolver {
     pub fn new(options: ResolverOptions) -> Self {
+        // the tighter of the two bounds: entries at the weight of a typical client_id, or bytes
+        let average = u64::from(client_weight(&"x".repeat(1024)));
+        let budget = options
+            .cache_max_bytes
+            .min(options.cache_entries.saturating_mul(average));
         Resolver {
             verified: moka::sync::Cache::builder()
-                .max_capacity(options.cache_entries)
+                .max_capacity(budget)
+                .weigher(|id: &Arc<str>, _| client_weight(id))
                 .expire_after(UntilExpiry(options.clock.clone()))
                 .build(),
             seen_assertions: authenticate::replay_cache(options.clock.clone()),
@@ -215,7 +241,7 @@ impl Resolver {
     /// Verify a client_id (signature, kid, `iss`, `exp`), using the cache of verified
     /// client_ids, without the status record.
     pub fn verify(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
-        self.verify_with(&self.keys.verification(), client_id)
+        self.verify_with(&self.keys.verification(), client_id, Remember::Yes)
     }
 
     /// [`Resolver::verify`] with keys the caller took a snapshot of.
@@ -223,6 +249,7 @@ impl Resolver {
         &self,
         keys: &VerificationKeys,
         client_id: &str,
+        remember: Remember,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
         let now = self.clock.now()?;
         if let Some(hit) = self.verified.get(client_id) {
@@ -241,24 +268,38 @@ impl Resolver {
             claims: Arc::new(claims),
             amendment: None,
         });
-        self.verified.insert(client_id, client.clone());
+        if remember == Remember::Yes {
+            self.verified.insert(client_id, client.clone());
+        }
         Ok(client)
+    }
+
+    /// Keep a client verified with [`Remember::No`] once its caller has been authenticated.
+    pub(crate) fn remember(&self, client: &VerifiedClient) {
+        let verified = VerifiedClient {
+            amendment: None,
+            ..client.clone()
+        };
+        self.verified
+            .insert(client.client_id.clone(), Arc::new(verified));
     }
 
     /// The client as it is now: verified, and the status record applied. Deleted clients and
     /// client_ids that do not verify are [`ResolveError::InvalidClient`].
     pub async fn resolve(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
-        self.resolve_with(&self.keys.verification(), client_id)
+        self.resolve_with(&self.keys.verification(), client_id, Remember::Yes)
             .await
     }
 
-    /// [`Resolver::resolve`] with keys the caller took a snapshot of.
+    /// [`Resolver::resolve`] with keys the caller took a snapshot of; with [`Remember::No`] a
+    /// client_id that was not cached yet is not cached now.
     pub(crate) async fn resolve_with(
         &self,
         keys: &VerificationKeys,
         client_id: &str,
+        remember: Remember,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
-        let result = self.apply_status(keys, client_id).await;
+        let result = self.apply_status(keys, client_id, remember).await;
         crate::metrics::resolve(match &result {
             Ok(_) => "valid",
             Err(ResolveError::InvalidClient(InvalidClient::Revoked)) => "revoked",
@@ -272,8 +313,9 @@ impl Resolver {
         &self,
         keys: &VerificationKeys,
         client_id: &str,
+        remember: Remember,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
-        let client = self.verify_with(keys, client_id)?;
+        let client = self.verify_with(keys, client_id, remember)?;
         let Some(status) = &self.status else {
             return Ok(client);
         };
@@ -321,6 +363,13 @@ pub(crate) mod tests {
     /// A resolver with the published keys of `keys` and their client_secret group.
     pub(crate) fn resolver(keys: &RegistrarKeys, clock: SharedClock) -> Resolver {
         Resolver::new(ResolverOptions {
+            clock,
+            ..options(keys)
+        })
+    }
+
+    fn options(keys: &RegistrarKeys) -> ResolverOptions {
+        ResolverOptions {
             issuer: ISSUER.into(),
             keys: PublishedKeys::new(VerifierSet::from_jwks(keys.public_jwks()).unwrap(), None)
                 .into(),
@@ -328,8 +377,9 @@ pub(crate) mod tests {
             fetcher: None,
             audiences: vec!["https://op.test/token".into()],
             cache_entries: 100,
-            clock,
-        })
+            cache_max_bytes: 1 << 20,
+            clock: crate::clock::system(),
+        }
     }
 
     /// A client_id for `metadata`, signed by `keys`, expiring at `exp`.
@@ -369,6 +419,28 @@ pub(crate) mod tests {
                 ClientIdError::Expired
             )))
         ));
+    }
+
+    #[test]
+    fn the_cache_of_verified_client_ids_is_bounded_by_bytes() {
+        let keys = registrar_keys();
+        let metadata =
+            json!({"grant_types": ["client_credentials"], "client_name": "n".repeat(2_000)});
+        // room for about ten client_ids of this size
+        let budget = u64::from(client_weight(&mint(&keys, metadata.clone(), None))) * 10;
+        let resolver = Resolver::new(ResolverOptions {
+            cache_max_bytes: budget,
+            cache_entries: 1_000_000,
+            ..options(&keys)
+        });
+        for _ in 0..100 {
+            resolver
+                .verify(&mint(&keys, metadata.clone(), None))
+                .unwrap();
+        }
+        resolver.verified.run_pending_tasks();
+        assert!(resolver.verified.weighted_size() <= budget);
+        assert!(resolver.verified.entry_count() <= 10);
     }
 
     #[test]

@@ -327,3 +327,31 @@ async fn garbage_at_the_configuration_endpoint_and_the_resolve_api_never_causes_
         );
     }
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_timed_out_with_408() {
+    // the head arrives, the announced body does not: after request_timeout_secs the server
+    // answers 408 and closes the connection instead of holding it open
+    let app = crate::helpers::spawn_app_with(|c| c.request_timeout_secs = 1).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(
+            b"POST /register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 65000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // a deadline only so that a regression fails instead of hanging: the server's own timeout
+    // is one second
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was never closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\":\"invalid_request\""), "{answer}");
+}

@@ -418,3 +418,73 @@ async fn drain_on(signal: &str) {
     let status = server.wait();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn start_up_raises_the_open_file_limit_to_the_hard_limit() {
+    // every connection is a file: a soft limit of 256 would let a few hundred idle connections
+    // stop the service
+    let d = deployment();
+    let port = free_port();
+    let config = d.write_config_file(port, "");
+    let mut command = std::process::Command::new("bash");
+    command
+        .args([
+            "-c",
+            "ulimit -S -n 256 && exec \"$0\" serve --config \"$1\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_stateless-dcr"))
+        .arg(&config)
+        .stderr(std::process::Stdio::null());
+    let server = ServerProcess::spawn(command, port).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_ne!(numbers[0], "256", "{line}");
+    assert_eq!(
+        numbers[0], numbers[1],
+        "soft limit not raised to the hard one: {line}"
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_reads_fill_no_cache() {
+    // a verified client_id is cached only once its caller has been authenticated: anyone with
+    // a list of client_ids and wrong tokens cannot fill the server's memory with them
+    let d = deployment();
+    let (port, metrics_port) = (free_port(), free_port());
+    let config = d.write_config_file(
+        port,
+        &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
+    let server = ServerProcess::start(&config, port).await;
+    let api = server.api(&d.authority);
+    let info = api.register_web_client().await;
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    let hits = || async {
+        let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.contains("cache=\"client_id\"") && l.contains("result=\"hit\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|n| n.parse::<u64>().unwrap())
+            .unwrap_or(0)
+    };
+    for _ in 0..3 {
+        api.get_config(uri, Some("wrong-token"))
+            .await
+            .assert_error(401, "invalid_token");
+    }
+    assert_eq!(hits().await, 0, "a wrong token put the client in the cache");
+    let token = info["registration_access_token"].as_str();
+    assert_eq!(api.get_config(uri, token).await.status, 200);
+    assert_eq!(api.get_config(uri, token).await.status, 200);
+    assert_eq!(hits().await, 1, "an authenticated read is cached");
+}

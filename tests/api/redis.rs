@@ -236,6 +236,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
         fetcher: None,
         audiences: vec![],
         cache_entries: 100,
+        cache_max_bytes: 1 << 20,
         clock: stateless_dcr::clock::system(),
     });
 

@@ -314,11 +314,14 @@ async fn claimed_https_for_native_clients_can_be_switched_off() {
 #[tokio::test]
 async fn redirect_uris_are_kept_without_normalisation() {
     // OIDC DCR §6; RFC 3986 §6.2.1 (registration side): precomposed and decomposed forms are
-    // different URIs (conformance: redirect-uris-stored-exactly)
+    // different URIs, percent-encoded as RFC 3986 §2.1 writes them, and so are other spellings
+    // of one resource (conformance: redirect-uris-stored-exactly)
     let app = spawn_app().await;
     let uris = json!([
-        "https://rp.example.com/caf\u{e9}",
-        "https://rp.example.com/cafe\u{301}"
+        "https://rp.example.com/caf%C3%A9",
+        "https://rp.example.com/cafe%CC%81",
+        "https://rp.example.com/caf%c3%a9",
+        "https://RP.example.com/Caf%C3%A9"
     ]);
     let body = app
         .register(
@@ -329,6 +332,15 @@ async fn redirect_uris_are_kept_without_normalisation() {
         .assert_created()
         .clone();
     assert_eq!(body["redirect_uris"], uris);
+    // unencoded, they are not URIs (RFC 3986 §2): refused, never stored as something else
+    for raw in [
+        "https://rp.example.com/caf\u{e9}",
+        "https://rp.example.com/\u{202E}fdp.exe",
+    ] {
+        app.register(claims_with(json!({"redirect_uris": [raw]})), json!({}))
+            .await
+            .assert_error(400, "invalid_redirect_uri");
+    }
 }
 
 #[tokio::test]

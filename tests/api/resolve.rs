@@ -261,6 +261,11 @@ async fn redirect_uri_response_type_and_grant_type_checks() {
         "http://localhost:8080/cb",
         "https://127.0.0.1:8080/cb",
         "com.example.app:/cb/",
+        // a port is a number from 1 to 65535 (RFC 3986 §3.2.3; RFC 6335 §6)
+        "http://127.0.0.1:99999/cb",
+        "http://127.0.0.1:12345678901234567890/cb",
+        "http://127.0.0.1:/cb",
+        "http://127.0.0.1:0/cb",
     ] {
         let answer = resolve_api(&app, check(near)).await;
         assert_eq!(answer.body["error"], "invalid_redirect_uri", "{near}");

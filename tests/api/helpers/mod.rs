@@ -436,6 +436,7 @@ pub async fn edge_resolver(app: &TestApp) -> Resolver {
         fetcher: None,
         audiences: vec![],
         cache_entries: 100,
+        cache_max_bytes: 1 << 20,
         clock: stateless_dcr::clock::system(),
     })
 }

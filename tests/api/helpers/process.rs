@@ -34,12 +34,20 @@ impl ServerProcess {
             Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
             None => std::process::Stdio::null(),
         };
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"));
+        command
             .args(["serve", "--config"])
             .arg(config)
+            .stderr(stderr);
+        Self::spawn(command, port).await
+    }
+
+    /// Start the server with a command of the caller's (a shell that changes limits first,
+    /// say); it must serve on `port`.
+    pub async fn spawn(mut command: std::process::Command, port: u16) -> Self {
+        let child = command
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
-            .stderr(stderr)
             .spawn()
             .unwrap();
         // from here on, Drop kills and reaps the child whatever happens
