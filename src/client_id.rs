@@ -111,6 +111,40 @@ pub fn mint(
     Ok(token)
 }
 
+/// The length a client_id with these claims would have, computed without signing: what
+/// `mint` would refuse, an update must refuse too, since its metadata must fit a client_id just
+/// the same.
+pub fn check_length(
+    keys: &RegistrarKeys,
+    claims: &ClientIdClaims,
+    max_length: usize,
+) -> Result<(), MintError> {
+    let key = keys.signing_key();
+    let header = serde_json::json!({"alg": key.alg, "kid": key.kid, "typ": CLIENT_ID_TYP});
+    let encoded = |len: usize| {
+        len.div_ceil(3)
+            .saturating_mul(4)
+            .saturating_sub((3 - len % 3) % 3)
+    };
+    let header_len = serde_json::to_vec(&header)
+        .map_err(|e| MintError::Crypto(e.to_string()))?
+        .len();
+    let payload_len = serde_json::to_vec(claims)
+        .map_err(|e| MintError::Crypto(e.to_string()))?
+        .len();
+    let length = encoded(header_len)
+        .saturating_add(encoded(payload_len))
+        .saturating_add(encoded(key.signer.signature_len()))
+        .saturating_add(2);
+    if length > max_length {
+        return Err(MintError::TooLong {
+            length,
+            max: max_length,
+        });
+    }
+    Ok(())
+}
+
 /// Verify a client_id: compact form, `typ`, a listed `kid` (retired keys still verify),
 /// signature, issuer and `exp`. `now` is seconds since the epoch.
 pub fn verify(
@@ -133,6 +167,10 @@ pub fn verify(
     let payload = jws
         .verify(verifier)
         .map_err(|_| ClientIdError::BadSignature)?;
+    // One client, one client_id string: OPs key consent, deny lists and rate limits on it.
+    if !jws.has_canonical_signature() {
+        return Err(ClientIdError::BadSignature);
+    }
     let claims: ClientIdClaims =
         serde_json::from_slice(&payload).map_err(|_| ClientIdError::Malformed)?;
     if claims.iss != issuer {
@@ -258,6 +296,46 @@ mod tests {
                 assert_eq!(i, bytes.len() - 1, "accepted a change at {i}");
                 assert_eq!(v, c);
             }
+        }
+    }
+
+    #[test]
+    fn a_client_id_has_exactly_one_valid_spelling() {
+        // ECDSA is malleable: (r, n - s) verifies too. The twin of a client_id is refused, so
+        // that no second string resolves to the same client.
+        let keys = new_keys();
+        let c = claims(&keys);
+        for _ in 0..10 {
+            let token = mint(&keys, &c, 4096).unwrap();
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let bytes = jose::tests::decode(signature);
+            let twin = format!("{input}.{}", jose::base64url(&jose::tests::twin_of(&bytes)));
+            assert_ne!(twin, token);
+            assert!(verify(keys.verifiers(), &c.iss, &token, 999).is_ok());
+            assert_eq!(
+                verify(keys.verifiers(), &c.iss, &twin, 999),
+                Err(ClientIdError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn the_computed_length_is_the_minted_length() {
+        let keys = new_keys();
+        for name_len in [0, 1, 2, 3, 100, 1000, 2999] {
+            let mut c = claims(&keys);
+            c.metadata
+                .localized
+                .insert("client_name".into(), "x".repeat(name_len));
+            let minted = mint(&keys, &c, 65536).unwrap().len();
+            assert!(check_length(&keys, &c, minted).is_ok(), "{name_len}");
+            assert_eq!(
+                check_length(&keys, &c, minted - 1),
+                Err(MintError::TooLong {
+                    length: minted,
+                    max: minted - 1
+                })
+            );
         }
     }
 

@@ -94,6 +94,14 @@ impl<'a> CompactJws<'a> {
         self.header.get("alg").and_then(Value::as_str)
     }
 
+    /// Whether the signature is in the one form the registrar writes: for ECDSA, S in the lower
+    /// half of the curve order. `(r, s)` and `(r, n − s)` verify alike (ECDSA is malleable), so
+    /// without this a client_id would have a twin string that resolves to the same client.
+    /// Other algorithms have one form already (EdDSA verification refuses S ≥ L, RFC 8032 §5.1.7).
+    pub fn has_canonical_signature(&self) -> bool {
+        ecdsa::is_low_s(self.alg().unwrap_or_default(), &self.signature)
+    }
+
     pub fn kid(&self) -> Option<&str> {
         self.header.get("kid").and_then(Value::as_str)
     }
@@ -124,7 +132,9 @@ impl<'a> CompactJws<'a> {
 }
 
 /// Sign `payload` with one of the registrar's keys, under a header naming its `alg`, its `kid`
-/// and the token type `typ` (RFC 8725 §3.11: explicit typing keeps token kinds apart).
+/// and the token type `typ` (RFC 8725 §3.11: explicit typing keeps token kinds apart). ECDSA
+/// signatures are written in their low-S form, the only one [`CompactJws::has_canonical_signature`]
+/// accepts, so that each token the registrar issues has exactly one valid spelling.
 pub fn sign_typed(
     key: &crate::keys::SigningKey,
     typ: &str,
@@ -134,7 +144,18 @@ pub fn sign_typed(
     header.insert("alg".into(), Value::String(key.alg.into()));
     header.insert("kid".into(), Value::String(key.kid.clone()));
     header.insert("typ".into(), Value::String(typ.into()));
-    sign_compact(&header, payload, key.signer.as_ref())
+    let header_json = serde_json::to_vec(&header).map_err(|e| jose_error(e.to_string()))?;
+    let mut token = String::with_capacity(
+        (header_json.len() + payload.len()) * 4 / 3 + key.signer.signature_len() * 4 / 3 + 8,
+    );
+    URL_SAFE_NO_PAD.encode_string(&header_json, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let mut signature = key.signer.sign(token.as_bytes())?;
+    ecdsa::to_low_s(key.alg, &mut signature).map_err(|e| jose_error(e.to_string()))?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
 }
 
 /// Sign `payload` under `header` (which must already name `alg`, `kid` and `typ`).
@@ -154,6 +175,89 @@ pub fn sign_compact(
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
+}
+
+/// The low-S form of ECDSA signatures in JOSE's `r ‖ s` encoding (RFC 7518 §3.4).
+mod ecdsa {
+    use std::sync::LazyLock;
+
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::ec::EcGroup;
+    use openssl::error::ErrorStack;
+    use openssl::nid::Nid;
+
+    /// n and n / 2 of each curve, computed once.
+    struct Order {
+        n: BigNum,
+        half: BigNum,
+    }
+
+    fn order(nid: Nid) -> Result<Order, ErrorStack> {
+        let group = EcGroup::from_curve_name(nid)?;
+        let mut n = BigNum::new()?;
+        let mut context = BigNumContext::new()?;
+        group.order(&mut n, &mut context)?;
+        let mut half = BigNum::new()?;
+        half.rshift1(&n)?;
+        Ok(Order { n, half })
+    }
+
+    static P256: LazyLock<Result<Order, ErrorStack>> =
+        LazyLock::new(|| order(Nid::X9_62_PRIME256V1));
+    static P384: LazyLock<Result<Order, ErrorStack>> = LazyLock::new(|| order(Nid::SECP384R1));
+    static P521: LazyLock<Result<Order, ErrorStack>> = LazyLock::new(|| order(Nid::SECP521R1));
+
+    /// The curve order of an ECDSA alg and the byte width of r and s; `None` for other algs.
+    fn curve(alg: &str) -> Option<(&'static Result<Order, ErrorStack>, usize)> {
+        match alg {
+            "ES256" => Some((&P256, 32)),
+            "ES384" => Some((&P384, 48)),
+            "ES512" => Some((&P521, 66)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_low_s(alg: &str, signature: &[u8]) -> bool {
+        let Some((order, width)) = curve(alg) else {
+            return true;
+        };
+        let (Ok(order), Some(s)) = (order, signature.get(width..)) else {
+            return false;
+        };
+        BigNum::from_slice(s).is_ok_and(|s| s <= order.half)
+    }
+
+    /// Replace `s` by `n − s` when it is in the upper half. Signatures of other algs, and ones
+    /// of the wrong length, are left as they are.
+    pub(super) fn to_low_s(alg: &str, signature: &mut [u8]) -> Result<(), ErrorStack> {
+        let Some((order, width)) = curve(alg) else {
+            return Ok(());
+        };
+        let order = order.as_ref().map_err(Clone::clone)?;
+        if signature.len() != 2 * width {
+            return Ok(());
+        }
+        let s = BigNum::from_slice(&signature[width..])?;
+        if s > order.half {
+            let mut low = BigNum::new()?;
+            low.checked_sub(&order.n, &s)?;
+            let bytes = low.to_vec_padded(i32::try_from(width).unwrap_or(i32::MAX))?;
+            signature[width..].copy_from_slice(&bytes);
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn high_twin(alg: &str, signature: &[u8]) -> Vec<u8> {
+        let (order, width) = curve(alg).unwrap();
+        let order = order.as_ref().unwrap();
+        let s = BigNum::from_slice(&signature[width..]).unwrap();
+        let mut twin = BigNum::new().unwrap();
+        twin.checked_sub(&order.n, &s).unwrap();
+        let mut out = signature[..width].to_vec();
+        out.extend(twin.to_vec_padded(width as i32).unwrap());
+        out
+    }
 }
 
 fn jose_error(message: String) -> josekit::JoseError {
@@ -216,8 +320,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    pub(crate) fn decode(part: &str) -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(part).unwrap()
+    }
+
+    /// The other ECDSA P-256 signature of the same message: (r, n - s).
+    pub(crate) fn twin_of(signature: &[u8]) -> Vec<u8> {
+        ecdsa::high_twin("ES256", signature)
+    }
 
     fn encode_header(json: &str) -> String {
         base64url(json.as_bytes())
@@ -303,6 +416,34 @@ mod tests {
         for (key, data, expected) in cases {
             let tag = ring::hmac::sign(&HmacKey::new(&key).0, &data);
             assert_eq!(tag.as_ref(), hex(expected).as_slice());
+        }
+    }
+
+    #[test]
+    fn registrar_signatures_are_low_s_and_their_twins_are_refused() {
+        use crate::keys::{RegistrarKeys, SigningAlg};
+        for alg in [SigningAlg::Es256, SigningAlg::Es384, SigningAlg::EdDsa] {
+            let json = RegistrarKeys::generate(alg).unwrap();
+            let keys = RegistrarKeys::from_json(json.to_string().as_bytes()).unwrap();
+            let key = keys.signing_key();
+            for i in 0..20 {
+                let token =
+                    sign_typed(key, "test+jwt", format!("{{\"n\":{i}}}").as_bytes()).unwrap();
+                let jws = CompactJws::parse(&token).unwrap();
+                assert!(jws.has_canonical_signature(), "{}", key.alg);
+                let verifier = keys.verifiers().select(Some(&key.kid), key.alg).unwrap();
+                assert!(jws.verify(verifier).is_ok());
+                if key.alg == "EdDSA" {
+                    continue;
+                }
+                // the twin (r, n - s) still verifies as ECDSA, and is refused as not canonical
+                let twin = ecdsa::high_twin(key.alg, &jws.signature);
+                let (input, _) = token.rsplit_once('.').unwrap();
+                let twin_token = format!("{input}.{}", base64url(&twin));
+                let twin_jws = CompactJws::parse(&twin_token).unwrap();
+                assert!(twin_jws.verify(verifier).is_ok());
+                assert!(!twin_jws.has_canonical_signature());
+            }
         }
     }
 

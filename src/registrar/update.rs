@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
 use super::{ClientInformation, Registrar, RegistrationError};
+use crate::client_id::{self, ClientIdClaims};
 use crate::jose;
 use crate::keys::RegistrarKeys;
 use crate::metadata::Form;
@@ -111,19 +112,19 @@ impl Registrar {
                         .unwrap_or_default();
                     let registered = current.metadata().to_json(Form::Full);
                     for member in fixed {
-                        let Some(value) = registered.get(member) else {
-                            continue;
-                        };
-                        match effective.get(member) {
-                            Some(sent) if !sent.is_null() && sent != value => {
-                                return Err(RegistrationError::InvalidClientMetadata(format!(
-                                    "{member} is fixed by the software statement; present a new statement to change it"
-                                )))
-                            }
-                            _ => {
-                                effective.insert(member.clone(), value.clone());
-                            }
+                        // A fixed member stays fixed whatever its value, absence included: a
+                        // statement that set it to null fixed it as absent.
+                        let registered = registered.get(member);
+                        let sent = effective.get(member).filter(|v| !v.is_null());
+                        if sent.is_some_and(|sent| Some(sent) != registered) {
+                            return Err(RegistrationError::InvalidClientMetadata(format!(
+                                "{member} is fixed by the software statement; present a new statement to change it"
+                            )));
                         }
+                        match registered {
+                            Some(value) => effective.insert(member.clone(), value.clone()),
+                            None => effective.remove(member),
+                        };
                     }
                     (effective, current.provenance().cloned())
                 }
@@ -142,6 +143,15 @@ impl Registrar {
                     .unwrap_or(keys.client_secret().active_kid())
                     .to_owned()
             });
+            // The stored metadata is bounded like a registration's: it must fit a client_id.
+            let as_registered = ClientIdClaims {
+                metadata: metadata.clone(),
+                client_secret_kid: client_secret_kid.clone(),
+                sector: sector.clone(),
+                provenance: provenance.clone(),
+                ..current.claims.as_ref().clone()
+            };
+            client_id::check_length(&keys, &as_registered, self.config.client_id_max_length)?;
             let generation = current.generation().checked_add(1).ok_or_else(|| {
                 RegistrationError::Internal("the token generation cannot grow further".into())
             })?;

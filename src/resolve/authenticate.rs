@@ -61,6 +61,10 @@ pub enum AuthError {
     KeysUnavailable(String),
     #[error("the clock cannot tell whether the assertion has expired")]
     Clock,
+    /// So many unexpired assertions were seen that a new one could not be remembered: it is
+    /// refused rather than risking a replay. Try again later.
+    #[error("too many client assertions in flight to remember another; try again later")]
+    ReplayMemoryFull,
 }
 
 /// Clock leeway for client assertions, in seconds.
@@ -69,24 +73,24 @@ pub(super) const ASSERTION_LEEWAY: u64 = 60;
 /// longer to keep it single-use.
 pub(super) const MAX_ASSERTION_LIFETIME: u64 = 3600;
 
-/// The memory of assertions seen, each kept until its `exp` plus the leeway.
-pub(super) fn replay_cache(clock: SharedClock) -> moka::sync::Cache<String, ()> {
+/// Assertions remembered at most: past this many (unexpired) ones, new assertions are refused
+/// rather than old ones forgotten, since forgetting would allow a replay.
+pub(super) const MAX_SEEN_ASSERTIONS: u64 = 1_000_000;
+
+/// The memory of assertions seen, by client and `jti`, each kept until its `exp` plus the
+/// leeway (the value is the `exp`). moka may evict past its capacity, so it is given room beyond
+/// the point where [`Resolver`] refuses.
+pub(super) fn replay_cache(clock: SharedClock) -> moka::sync::Cache<String, u64> {
     moka::sync::Cache::builder()
-        .max_capacity(1_000_000)
+        .max_capacity(MAX_SEEN_ASSERTIONS.saturating_mul(2))
         .expire_after(UntilAssertionExpiry(clock))
         .build()
 }
 
 struct UntilAssertionExpiry(SharedClock);
 
-impl moka::Expiry<String, ()> for UntilAssertionExpiry {
-    fn expire_after_create(&self, key: &String, _: &(), _: Instant) -> Option<Duration> {
-        // the key ends with "|exp"
-        let exp = key
-            .rsplit('|')
-            .next()
-            .and_then(|e| e.parse::<u64>().ok())
-            .unwrap_or(0);
+impl moka::Expiry<String, u64> for UntilAssertionExpiry {
+    fn expire_after_create(&self, _: &String, exp: &u64, _: Instant) -> Option<Duration> {
         // a clock that fails keeps the entry for the longest an assertion may live
         let remaining = match self.0.now() {
             Ok(now) => exp.saturating_sub(now),
@@ -219,10 +223,16 @@ impl Resolver {
                 return Err(bad("not valid yet"));
             }
         }
-        let jti = string("jti").ok_or_else(|| bad("jti is required"))?;
-        // single use within its lifetime, per node (RFC 7523 §3 item 7)
-        let key = format!("{}|{jti}|{exp}", client.jti());
-        let entry = self.seen_assertions.entry(key).or_insert(());
+        let jti = string("jti")
+            .filter(|jti| !jti.is_empty())
+            .ok_or_else(|| bad("a non-empty jti is required"))?;
+        // single use within its lifetime, per node (RFC 7523 §3 item 7): by client and jti
+        // alone, so that the same jti signed again with another exp is still a replay
+        if self.seen_assertions.entry_count() >= self.max_seen_assertions {
+            return Err(AuthError::ReplayMemoryFull);
+        }
+        let key = format!("{}|{jti}", client.jti());
+        let entry = self.seen_assertions.entry(key).or_insert(exp);
         if !entry.is_fresh() {
             return Err(AuthError::Replayed);
         }
@@ -272,7 +282,7 @@ fn mac_verifier(alg: &str, key: &[u8]) -> Result<Box<dyn JwsVerifier>, String> {
 mod tests {
     use super::super::tests::{mint, registrar_keys, resolver};
     use super::*;
-    use crate::clock::FixedClock;
+    use crate::clock::{Clock, FixedClock};
     use crate::keys::{generate_authority_key, signer_for, SigningAlg};
     use serde_json::{json, Map};
 
@@ -338,5 +348,40 @@ mod tests {
         ));
         // a huge exp must not overflow the arithmetic (checked, never wrapping)
         assert!(check(assertion("e", u64::MAX)).await.is_err());
+        // the same jti signed again with another exp is still a replay
+        assert_eq!(
+            check(assertion("c", far - 1)).await,
+            Err(AuthError::Replayed)
+        );
+        // an empty jti is no identifier at all
+        assert!(matches!(
+            check(assertion("", exp)).await,
+            Err(AuthError::BadAssertion(why)) if why.contains("jti")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_replay_memory_refuses_instead_of_forgetting() {
+        let keys = registrar_keys();
+        let mut resolver = resolver(&keys, crate::clock::system());
+        resolver.max_seen_assertions = 3;
+        let (metadata, sign) = client_with_key();
+        let id = mint(&keys, metadata, None);
+        let client = resolver.verify(&id).unwrap();
+        let now = crate::clock::SystemClock.now().unwrap();
+        let mut outcomes = Vec::new();
+        for jti in ["a", "b", "c", "d"] {
+            let assertion = sign(json!({
+                "iss": id, "sub": id, "aud": "https://op.test/token", "jti": jti, "exp": now + 60,
+            }));
+            resolver.seen_assertions.run_pending_tasks();
+            outcomes.push(
+                resolver
+                    .authenticate(&client, Credentials::Assertion(&assertion))
+                    .await,
+            );
+        }
+        assert_eq!(outcomes[..3], [Ok(()), Ok(()), Ok(())]);
+        assert_eq!(outcomes[3], Err(AuthError::ReplayMemoryFull));
     }
 }

@@ -173,7 +173,9 @@ pub struct Resolver {
     /// Verified client_ids without their status, never kept past the token's `exp`.
     verified: moka::sync::Cache<Arc<str>, Arc<VerifiedClient>>,
     /// Assertion ids seen, until the assertion expires (RFC 7523 §3: single use).
-    seen_assertions: moka::sync::Cache<String, ()>,
+    seen_assertions: moka::sync::Cache<String, u64>,
+    /// How many unexpired assertions are remembered before new ones are refused.
+    max_seen_assertions: u64,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -224,6 +226,7 @@ impl Resolver {
                 .expire_after(UntilExpiry(options.clock.clone()))
                 .build(),
             seen_assertions: authenticate::replay_cache(options.clock.clone()),
+            max_seen_assertions: authenticate::MAX_SEEN_ASSERTIONS,
             issuer: options.issuer,
             keys: options.keys,
             status: options.status,

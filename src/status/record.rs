@@ -118,6 +118,11 @@ pub fn verify(
         .select(jws.kid(), jws.alg().unwrap_or_default())
         .ok_or_else(|| corrupt("signed with an unknown key"))?;
     let bytes = jws.verify(verifier).map_err(|e| corrupt(&e.to_string()))?;
+    if !jws.has_canonical_signature() {
+        return Err(corrupt(
+            "the signature is not in the form the registrar writes",
+        ));
+    }
     // The registrar signed this record: content it cannot read is its own fault (a bug, or a
     // record written by a newer version), not a reason to refuse the client.
     let internal = |why: String| StoreError::Internal(format!("record of {jti}: {why}"));

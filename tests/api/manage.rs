@@ -319,3 +319,46 @@ async fn an_update_whose_answer_was_lost_can_be_sent_again_for_it() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_member_the_statement_set_to_null_stays_absent() {
+    // the statement fixed client_uri as absent; an update without a new statement cannot set
+    // it (RFC 7591 §2.3: the statement's values take precedence)
+    let app = spawn_app().await;
+    let mut claims = web_claims();
+    claims["client_uri"] = Value::Null;
+    let info = app
+        .register(claims, json!({}))
+        .await
+        .assert_created()
+        .clone();
+    assert!(info.get("client_uri").is_none());
+    let mut body = update_body(&info);
+    body["client_uri"] = json!("https://evil.example/");
+    app.put_config(uri(&info), Some(rat(&info)), &body)
+        .await
+        .assert_error(400, "invalid_client_metadata");
+    // left out, or null, it stays absent
+    body["client_uri"] = Value::Null;
+    let updated = app.put_config(uri(&info), Some(rat(&info)), &body).await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert!(updated.body.get("client_uri").is_none());
+}
+
+#[tokio::test]
+async fn an_update_cannot_store_more_than_a_client_id_can_carry() {
+    // the same size rule as at registration (docs/design.md, "The client_id"): a body within
+    // max_request_bytes but with metadata no client_id could carry is refused, never stored
+    let app = spawn_app().await;
+    let info = registered(&app).await;
+    let mut body = update_body(&info);
+    body["contacts"] = json!(vec!["x".repeat(100); 60]);
+    app.put_config(uri(&info), Some(rat(&info)), &body)
+        .await
+        .assert_error(400, "invalid_client_metadata");
+    // nothing was written: the token still works
+    assert_eq!(
+        app.get_config(uri(&info), Some(rat(&info))).await.status,
+        200
+    );
+}
