@@ -100,7 +100,7 @@ fn parts(c: &mut Criterion) {
     let request = common::body(statement);
     group.bench_function("merge_parse_validate", |b| {
         b.iter(|| {
-            let effective = statement::merge(black_box(&request), Some(&verified));
+            let effective = statement::merge(black_box(&request), Some(&verified.metadata));
             let md = ClientMetadata::parse(&effective, SubjectType::Public).unwrap();
             metadata::validate(&md, &config.policy, true).unwrap();
             md
@@ -109,7 +109,7 @@ fn parts(c: &mut Criterion) {
 
     // minting: claims, payload JSON, ES256 signature
     let keys = RegistrarKeys::load(&config.keys).unwrap();
-    let effective = statement::merge(&request, Some(&verified));
+    let effective = statement::merge(&request, Some(&verified.metadata));
     let md = ClientMetadata::parse(&effective, SubjectType::Public).unwrap();
     let claims = ClientIdClaims {
         iss: config.issuer().to_owned(),

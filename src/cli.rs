@@ -350,7 +350,8 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
                         served_metadata = Some(current);
                         (status.to_owned(), client)
                     }
-                    Ok(None) => ("deleted".to_owned(), client),
+                    // the server answers deleted and untrusted clients alike
+                    Ok(None) => ("refused by the running server".to_owned(), client),
                     Err(why) => (format!("status not checked: {e}; {why}"), client),
                 },
                 Ok(store) => match store.status(client.jti()).await {
@@ -365,11 +366,15 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
                             ("updated".to_owned(), std::sync::Arc::new(current))
                         }
                     },
+                    // a record that does not verify makes the client invalid, as on the server
+                    Err(crate::status::StoreError::Corrupt(why)) => {
+                        (format!("refused: untrusted status record ({why})"), client)
+                    }
                     Err(e) => (format!("status not checked: {e}"), client),
                 },
             }
         };
-        let deleted = status == "deleted";
+        let deleted = status == "deleted" || status.starts_with("refused");
         let report = json!({
             "valid": !deleted,
             "status": status,

@@ -99,7 +99,7 @@ impl<'a> CompactJws<'a> {
     /// without this a client_id would have a twin string that resolves to the same client.
     /// Other algorithms have one form already (EdDSA verification refuses S ≥ L, RFC 8032 §5.1.7).
     pub fn has_canonical_signature(&self) -> bool {
-        ecdsa::is_low_s(self.alg().unwrap_or_default(), &self.signature)
+        crate::keys::ecdsa::is_low_s(self.alg().unwrap_or_default(), &self.signature)
     }
 
     pub fn kid(&self) -> Option<&str> {
@@ -152,7 +152,7 @@ pub fn sign_typed(
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut token);
     let mut signature = key.signer.sign(token.as_bytes())?;
-    ecdsa::to_low_s(key.alg, &mut signature).map_err(|e| jose_error(e.to_string()))?;
+    crate::keys::ecdsa::to_low_s(key.alg, &mut signature).map_err(|e| jose_error(e.to_string()))?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
@@ -175,89 +175,6 @@ pub fn sign_compact(
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
-}
-
-/// The low-S form of ECDSA signatures in JOSE's `r ‖ s` encoding (RFC 7518 §3.4).
-mod ecdsa {
-    use std::sync::LazyLock;
-
-    use openssl::bn::{BigNum, BigNumContext};
-    use openssl::ec::EcGroup;
-    use openssl::error::ErrorStack;
-    use openssl::nid::Nid;
-
-    /// n and n / 2 of each curve, computed once.
-    struct Order {
-        n: BigNum,
-        half: BigNum,
-    }
-
-    fn order(nid: Nid) -> Result<Order, ErrorStack> {
-        let group = EcGroup::from_curve_name(nid)?;
-        let mut n = BigNum::new()?;
-        let mut context = BigNumContext::new()?;
-        group.order(&mut n, &mut context)?;
-        let mut half = BigNum::new()?;
-        half.rshift1(&n)?;
-        Ok(Order { n, half })
-    }
-
-    static P256: LazyLock<Result<Order, ErrorStack>> =
-        LazyLock::new(|| order(Nid::X9_62_PRIME256V1));
-    static P384: LazyLock<Result<Order, ErrorStack>> = LazyLock::new(|| order(Nid::SECP384R1));
-    static P521: LazyLock<Result<Order, ErrorStack>> = LazyLock::new(|| order(Nid::SECP521R1));
-
-    /// The curve order of an ECDSA alg and the byte width of r and s; `None` for other algs.
-    fn curve(alg: &str) -> Option<(&'static Result<Order, ErrorStack>, usize)> {
-        match alg {
-            "ES256" => Some((&P256, 32)),
-            "ES384" => Some((&P384, 48)),
-            "ES512" => Some((&P521, 66)),
-            _ => None,
-        }
-    }
-
-    pub(super) fn is_low_s(alg: &str, signature: &[u8]) -> bool {
-        let Some((order, width)) = curve(alg) else {
-            return true;
-        };
-        let (Ok(order), Some(s)) = (order, signature.get(width..)) else {
-            return false;
-        };
-        BigNum::from_slice(s).is_ok_and(|s| s <= order.half)
-    }
-
-    /// Replace `s` by `n − s` when it is in the upper half. Signatures of other algs, and ones
-    /// of the wrong length, are left as they are.
-    pub(super) fn to_low_s(alg: &str, signature: &mut [u8]) -> Result<(), ErrorStack> {
-        let Some((order, width)) = curve(alg) else {
-            return Ok(());
-        };
-        let order = order.as_ref().map_err(Clone::clone)?;
-        if signature.len() != 2 * width {
-            return Ok(());
-        }
-        let s = BigNum::from_slice(&signature[width..])?;
-        if s > order.half {
-            let mut low = BigNum::new()?;
-            low.checked_sub(&order.n, &s)?;
-            let bytes = low.to_vec_padded(i32::try_from(width).unwrap_or(i32::MAX))?;
-            signature[width..].copy_from_slice(&bytes);
-        }
-        Ok(())
-    }
-
-    #[cfg(test)]
-    pub(super) fn high_twin(alg: &str, signature: &[u8]) -> Vec<u8> {
-        let (order, width) = curve(alg).unwrap();
-        let order = order.as_ref().unwrap();
-        let s = BigNum::from_slice(&signature[width..]).unwrap();
-        let mut twin = BigNum::new().unwrap();
-        twin.checked_sub(&order.n, &s).unwrap();
-        let mut out = signature[..width].to_vec();
-        out.extend(twin.to_vec_padded(width as i32).unwrap());
-        out
-    }
 }
 
 fn jose_error(message: String) -> josekit::JoseError {
@@ -329,7 +246,7 @@ pub(crate) mod tests {
 
     /// The other ECDSA P-256 signature of the same message: (r, n - s).
     pub(crate) fn twin_of(signature: &[u8]) -> Vec<u8> {
-        ecdsa::high_twin("ES256", signature)
+        crate::keys::ecdsa::high_twin("ES256", signature)
     }
 
     fn encode_header(json: &str) -> String {
@@ -437,7 +354,7 @@ pub(crate) mod tests {
                     continue;
                 }
                 // the twin (r, n - s) still verifies as ECDSA, and is refused as not canonical
-                let twin = ecdsa::high_twin(key.alg, &jws.signature);
+                let twin = crate::keys::ecdsa::high_twin(key.alg, &jws.signature);
                 let (input, _) = token.rsplit_once('.').unwrap();
                 let twin_token = format!("{input}.{}", base64url(&twin));
                 let twin_jws = CompactJws::parse(&twin_token).unwrap();

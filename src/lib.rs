@@ -19,6 +19,7 @@ pub mod client_id;
 pub mod clock;
 pub mod config;
 pub mod fetch;
+pub mod fuzzing;
 pub mod http;
 pub mod jose;
 pub mod jwks;

@@ -48,7 +48,7 @@ impl Application {
     /// Validate the configuration, load the keys, bind the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         raise_open_file_limit();
-        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
+        let listener = bind(config.listen).map_err(|source| StartupError::Bind {
             address: config.listen.to_string(),
             source,
         })?;
@@ -202,6 +202,22 @@ impl Application {
     }
 }
 
+/// Connections a listener queues before they are accepted; the standard library's bind queues
+/// 128, which a burst of clients fills.
+const LISTEN_BACKLOG: u32 = 2048;
+
+/// Bind the service listener with [`LISTEN_BACKLOG`] (the system's own cap,
+/// `net.core.somaxconn`, still applies).
+fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)?.into_std()
+}
+
 /// Raise the soft limit of open files to the hard limit: every connection is a file, and
 /// distributions often start services with a soft limit of 1024, which a few hundred idle
 /// connections would exhaust. The hard limit is the operator's to set (docs/operations.md).
@@ -292,7 +308,17 @@ async fn reload_keys(registrar: Arc<Registrar>, path: PathBuf, every: Duration) 
     let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut last: Option<SystemTime> = modified(&path);
     #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            // keys are still reloaded when the file changes (unless keys_reload_secs = 0)
+            tracing::error!(
+                error = %e,
+                "cannot listen for SIGHUP: the key file is not reloaded on SIGHUP"
+            );
+            None
+        }
+    };
     let poll = if every.is_zero() {
         Duration::from_secs(3600)
     } else {

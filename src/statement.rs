@@ -344,7 +344,7 @@ fn check_times(s: &VerifiedStatement, now: u64, skew: u64) -> Result<(), Stateme
 /// statement-overrides-body).
 pub fn merge(
     body: &Map<String, Value>,
-    statement: Option<&VerifiedStatement>,
+    statement: Option<&Map<String, Value>>,
 ) -> Map<String, Value> {
     let mut effective: Map<String, Value> = body
         .iter()
@@ -352,7 +352,7 @@ pub fn merge(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(statement) = statement {
-        for (name, value) in &statement.metadata {
+        for (name, value) in statement {
             if metadata::is_metadata_member(name) {
                 effective.insert(name.clone(), value.clone());
             }

@@ -261,22 +261,7 @@ impl Fetcher {
         let doc = self
             .fetch_json(sector_uri, DocumentKind::SectorIdentifier)
             .await?;
-        let entries = doc.as_array().ok_or_else(|| {
-            FetchError::WrongShape(
-                "the sector_identifier_uri document is not a JSON array of redirect URIs".into(),
-            )
-        })?;
-        entries
-            .iter()
-            .enumerate()
-            .map(|(index, entry)| {
-                entry.as_str().map(str::to_owned).ok_or_else(|| {
-                    FetchError::WrongShape(format!(
-                        "entry {index} of the sector_identifier_uri document is not a string"
-                    ))
-                })
-            })
-            .collect()
+        sector_redirect_uris(&doc)
     }
 
     /// Fetch a JWK Set and check its form: a set of public keys (OIDC DCR §2: no private or
@@ -429,6 +414,27 @@ pub fn check_sector(redirect_uris: &[String], sector_doc: &[String]) -> Result<(
         )),
         None => Ok(()),
     }
+}
+
+/// The redirect URIs a `sector_identifier_uri` document lists: a JSON array of strings
+/// (OIDC DCR §5); anything else is [`FetchError::WrongShape`].
+pub fn sector_redirect_uris(doc: &Value) -> Result<Vec<String>, FetchError> {
+    let entries = doc.as_array().ok_or_else(|| {
+        FetchError::WrongShape(
+            "the sector_identifier_uri document is not a JSON array of redirect URIs".into(),
+        )
+    })?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            entry.as_str().map(str::to_owned).ok_or_else(|| {
+                FetchError::WrongShape(format!(
+                    "entry {index} of the sector_identifier_uri document is not a string"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A fetched JWK Set must be a set of public keys ([`PublicJwkSet::parse`]); an issuer's must

@@ -3,7 +3,7 @@
 
 pub mod errors;
 mod handlers;
-mod resolve_api;
+pub(crate) mod resolve_api;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -45,6 +45,14 @@ impl AddressLimits {
             ipv6_prefix_len: limits.ipv6_prefix_len,
         }
     }
+}
+
+/// The token of an `Authorization: Bearer` header value (RFC 6750 §2.1): the scheme in any case,
+/// then one space and a non-empty token.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Register every route on an actix `App` / `ServiceConfig`.

@@ -6,6 +6,7 @@
 //! The running service holds them in a [`KeyRing`]: one atomic swap replaces the whole set, and
 //! every request works on one snapshot of it, so no request sees half a rotation.
 
+pub mod ecdsa;
 mod generate;
 mod verifiers;
 

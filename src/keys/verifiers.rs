@@ -8,6 +8,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsSigner, JwsVerifier};
 use serde_json::Value;
 
+use super::ecdsa::{EcdsaSigner, EcdsaVerifier};
 use crate::jwks::{JwkSetError, PublicJwkSet};
 
 /// Public-key verifiers selected by `kid`.
@@ -105,9 +106,17 @@ fn verifiers_for(jwk: &Jwk) -> Result<Vec<Box<dyn JwsVerifier>>, String> {
 fn verifier(alg: &str, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
     let err = |e: josekit::JoseError| e.to_string();
     Ok(match alg {
-        "ES256" => Box::new(jws::ES256.verifier_from_jwk(jwk).map_err(err)?),
-        "ES384" => Box::new(jws::ES384.verifier_from_jwk(jwk).map_err(err)?),
-        "ES512" => Box::new(jws::ES512.verifier_from_jwk(jwk).map_err(err)?),
+        // prepared OpenSSL keys, without josekit's per-call EVP set-up (keys/ecdsa.rs); josekit
+        // first, for its checks of the JWK's use, key_ops and alg
+        "ES256" | "ES384" | "ES512" => {
+            match alg {
+                "ES256" => jws::ES256.verifier_from_jwk(jwk).map(drop),
+                "ES384" => jws::ES384.verifier_from_jwk(jwk).map(drop),
+                _ => jws::ES512.verifier_from_jwk(jwk).map(drop),
+            }
+            .map_err(err)?;
+            Box::new(EcdsaVerifier::from_jwk(jwk, alg).map_err(err)?)
+        }
         "EdDSA" => Box::new(jws::EdDSA.verifier_from_jwk(jwk).map_err(err)?),
         "RS256" => Box::new(jws::RS256.verifier_from_jwk(jwk).map_err(err)?),
         "RS384" => Box::new(jws::RS384.verifier_from_jwk(jwk).map_err(err)?),
@@ -136,9 +145,15 @@ pub fn signer_for(jwk: &Jwk) -> Result<(&'static str, Box<dyn JwsSigner>), Strin
         return Err(format!("cannot sign with algorithm {alg}"));
     };
     let signer: Box<dyn JwsSigner> = match alg {
-        "ES256" => Box::new(jws::ES256.signer_from_jwk(jwk).map_err(err)?),
-        "ES384" => Box::new(jws::ES384.signer_from_jwk(jwk).map_err(err)?),
-        "ES512" => Box::new(jws::ES512.signer_from_jwk(jwk).map_err(err)?),
+        "ES256" | "ES384" | "ES512" => {
+            match alg {
+                "ES256" => jws::ES256.signer_from_jwk(jwk).map(drop),
+                "ES384" => jws::ES384.signer_from_jwk(jwk).map(drop),
+                _ => jws::ES512.signer_from_jwk(jwk).map(drop),
+            }
+            .map_err(err)?;
+            Box::new(EcdsaSigner::from_jwk(jwk, alg).map_err(err)?)
+        }
         "EdDSA" => Box::new(jws::EdDSA.signer_from_jwk(jwk).map_err(err)?),
         "RS256" => Box::new(jws::RS256.signer_from_jwk(jwk).map_err(err)?),
         "PS256" => Box::new(jws::PS256.signer_from_jwk(jwk).map_err(err)?),

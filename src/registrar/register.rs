@@ -56,7 +56,7 @@ impl Registrar {
             // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1),
             //    which must be well-formed on its own.
             self.check_body(request)?;
-            let effective = statement::merge(request, statement);
+            let effective = statement::merge(request, statement.map(|s| &s.metadata));
 
             // 3. Types, defaults, issuer policy, validation, sector and keys.
             let (metadata, sector) = self

@@ -100,7 +100,7 @@ impl Registrar {
                         }
                     }
                     (
-                        statement::merge(request, Some(statement)),
+                        statement::merge(request, Some(&statement.metadata)),
                         Some(provenance(statement)),
                     )
                 }
@@ -231,16 +231,64 @@ impl Registrar {
     }
 }
 
-/// How long after an update the same request may be sent again for its answer.
-pub const UPDATE_RETRY_SECS: u64 = 300;
+/// How long after an update the same request may be sent again for its answer: long enough for
+/// a client to retry after a timeout, short, since the answer carries the new token.
+pub const UPDATE_RETRY_SECS: u64 = 60;
 
-/// What identifies an update request: its token and its body (a JSON object serialises with
-/// its members in order, so equal bodies give equal digests).
+/// What identifies an update request: its token and its body, as canonical JSON (members
+/// sorted at every level, so that the same body sent again gives the same digest however a
+/// client orders its members).
 fn request_digest(token: &str, request: &Map<String, Value>) -> String {
-    let body = serde_json::to_vec(request).unwrap_or_default();
-    let mut input = Vec::with_capacity(token.len() + 1 + body.len());
+    let mut input = Vec::with_capacity(token.len() + 1024);
     input.extend_from_slice(token.as_bytes());
     input.push(0);
-    input.extend_from_slice(&body);
+    canonical_json(&Value::Object(request.clone()), &mut input);
     jose::base64url(&jose::sha256(&input))
+}
+
+fn canonical_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (name, member)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(&Value::String(name.clone()), out);
+                out.push(b':');
+                canonical_json(member, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_request_digest_ignores_member_order_only() {
+        let a = json!({"client_id": "x", "contacts": ["a", "b"], "jwks": {"keys": [{"kty": "EC", "crv": "P-256"}]}});
+        let b = json!({"jwks": {"keys": [{"crv": "P-256", "kty": "EC"}]}, "contacts": ["a", "b"], "client_id": "x"});
+        let c = json!({"client_id": "x", "contacts": ["b", "a"], "jwks": {"keys": [{"kty": "EC", "crv": "P-256"}]}});
+        let digest = |v: &Value| request_digest("token", v.as_object().unwrap());
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&c));
+        assert_ne!(digest(&a), request_digest("other", a.as_object().unwrap()));
+    }
 }

@@ -96,7 +96,8 @@ pub struct StatusStoreConfig {
     pub kind: StoreKind,
     /// The redb file of the embedded store, created on first start.
     pub path: PathBuf,
-    /// `redis://` or `rediss://` URL of the Redis store.
+    /// `redis://`, `redis+unix://` or `unix://` URL of the Redis store (no TLS: `rediss://` is
+    /// refused; reach a managed Redis through a TLS tunnel).
     pub redis_url: Option<Secret>,
     /// Prefix of Redis keys; the pub/sub channel is this prefix plus `changes`.
     pub redis_prefix: String,

@@ -204,7 +204,10 @@ async fn client_inspect_reads_the_status_of_a_running_server_and_writes_nothing(
     assert_eq!(api.delete_config(uri, Some(token)).await.status, 204);
     let (ok, report) = inspect();
     assert!(!ok);
-    assert_eq!(report["status"], "deleted", "{report}");
+    assert_eq!(
+        report["status"], "refused by the running server",
+        "{report}"
+    );
     assert_eq!(report["valid"], false);
 
     // with the server stopped, inspect reads the file itself, read-only (after a kill -9 the

@@ -6,11 +6,13 @@
 mod cli;
 mod discovery;
 mod fetch;
+mod fuzz_corpus;
 mod garbage;
 mod helpers;
 mod interop;
 mod manage;
 mod ops;
+mod properties;
 mod read;
 mod redis;
 mod register;

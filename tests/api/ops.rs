@@ -174,6 +174,34 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
 }
 
 #[tokio::test]
+async fn ipv6_clients_share_a_bucket_per_prefix() {
+    // one subscriber usually holds a whole /64 (RFC 6177 §3): addresses inside it share the
+    // bucket, another /64 has its own
+    let app = spawn_app_with(|c| {
+        c.rate_limits.registration_per_address = Some(Limit {
+            burst: 1,
+            per_second: 0.01,
+        });
+        c.rate_limits.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let statement = app.authority.sign(web_claims());
+    let mut statuses = Vec::new();
+    for forwarded in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"] {
+        let response = app
+            .client
+            .post(app.url("/register"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "software_statement": statement }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 429, 201]);
+}
+
+#[tokio::test]
 async fn the_per_issuer_limit_counts_verified_statements() {
     let app = spawn_app_with(|c| {
         c.rate_limits.registration_per_issuer = Some(Limit {

@@ -1,0 +1,337 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz, nightly), one per parser that
+//! takes network input. Each takes arbitrary bytes and must never panic; where a property holds
+//! for every accepted input (metadata survives its compact form), it is asserted, so that a
+//! violation is a finding too. `cargo test` replays every stored corpus and crash input through
+//! the same functions on stable (tests/api/fuzz_corpus.rs).
+
+use std::sync::{Arc, LazyLock};
+
+use serde_json::{Map, Value};
+
+use crate::clock::{FixedClock, SharedClock};
+use crate::config::{Policy, TrustedIssuer};
+use crate::fetch::Fetcher;
+use crate::jwks::PublicJwkSet;
+use crate::keys::{signer_for, KeyRing, RegistrarKeys, SigningAlg, VerifierSet};
+use crate::metadata::{self, redirect, uri, ApplicationType, ClientMetadata, Form, SubjectType};
+use crate::resolve::{Credentials, Resolver, ResolverOptions};
+use crate::statement::TrustedIssuers;
+
+/// The time every target sees: fixed, so that a stored input replays the same way.
+const NOW: u64 = 1_800_000_000;
+const ISSUER: &str = "https://registrar.fuzz.example";
+const AUTHORITY: &str = "https://authority.fuzz.example";
+
+/// Keys and services the targets share, made once per process.
+struct World {
+    runtime: tokio::runtime::Runtime,
+    registrar: RegistrarKeys,
+    authority: josekit::jwk::Jwk,
+    issuers: TrustedIssuers,
+    resolver: Resolver,
+    client_key: josekit::jwk::Jwk,
+    _dir: tempfile_dir::Dir,
+}
+
+/// A temporary directory for the authority's key file, removed at exit.
+mod tempfile_dir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[allow(clippy::expect_used)]
+static WORLD: LazyLock<World> = LazyLock::new(|| {
+    // Set-up failures are the harness's, not the input's: they stop the fuzzer at once.
+    let keys_json = RegistrarKeys::generate(SigningAlg::Es256).expect("registrar keys");
+    let registrar = RegistrarKeys::from_json(keys_json.to_string().as_bytes()).expect("load");
+    let (authority_private, authority_jwks) =
+        crate::keys::generate_authority_key(SigningAlg::Es256).expect("authority key");
+    let dir = std::env::temp_dir().join(format!("stateless-dcr-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let jwks_file = dir.join("authority.jwks.json");
+    std::fs::write(&jwks_file, authority_jwks.to_string()).expect("jwks file");
+    let fetcher = Fetcher::new(Default::default()).expect("fetcher");
+    let issuers = TrustedIssuers::load(
+        &[TrustedIssuer {
+            issuer: AUTHORITY.into(),
+            jwks_file: Some(jwks_file),
+            jwks_uri: None,
+            allowed_software_ids: None,
+            allowed_grant_types: None,
+            allowed_scopes: None,
+        }],
+        0,
+        &fetcher,
+    )
+    .expect("issuers");
+    let clock: SharedClock = FixedClock::new(NOW);
+    let ring = KeyRing::new(
+        RegistrarKeys::from_json(keys_json.to_string().as_bytes()).expect("load again"),
+    );
+    let resolver = Resolver::new(ResolverOptions {
+        issuer: ISSUER.into(),
+        keys: ring.into(),
+        status: None,
+        fetcher: None,
+        audiences: vec![ISSUER.into()],
+        cache_entries: 1_000,
+        cache_max_bytes: 16 << 20,
+        clock,
+    });
+    let (client_private, _) =
+        crate::keys::generate_authority_key(SigningAlg::Es256).expect("client key");
+    World {
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+        registrar,
+        authority: josekit::jwk::Jwk::from_map(
+            authority_private.as_object().cloned().unwrap_or_default(),
+        )
+        .expect("authority jwk"),
+        issuers,
+        resolver,
+        client_key: josekit::jwk::Jwk::from_map(
+            client_private.as_object().cloned().unwrap_or_default(),
+        )
+        .expect("client jwk"),
+        _dir: tempfile_dir::Dir(dir),
+    }
+});
+
+fn json_object(data: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(data) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Sign `payload` as a JWS with `key` (the harness's own keys, so that the fuzzer reaches the
+/// code behind the signature check).
+fn sign(key: &josekit::jwk::Jwk, typ: Option<&str>, payload: &[u8]) -> Option<String> {
+    let (alg, signer) = signer_for(key).ok()?;
+    let mut header = Map::new();
+    header.insert("alg".into(), alg.into());
+    header.insert("kid".into(), key.key_id()?.into());
+    if let Some(typ) = typ {
+        header.insert("typ".into(), typ.into());
+    }
+    crate::jose::sign_compact(&header, payload, signer.as_ref()).ok()
+}
+
+/// A registration body: JSON → typed metadata → every validation rule. Whatever is accepted
+/// must survive its compact form unchanged (the client_id carries that form).
+pub fn registration_body(data: &[u8]) {
+    let Some(body) = json_object(data) else {
+        return;
+    };
+    let effective = crate::statement::merge(&body, None);
+    let Ok(md) = ClientMetadata::parse(&effective, SubjectType::Public) else {
+        return;
+    };
+    let accepted = metadata::validate(&md, &Policy::default(), true).is_ok();
+    let compact = md.to_json(Form::Compact);
+    let again = ClientMetadata::parse(&compact, SubjectType::Public);
+    assert!(
+        again.as_ref() == Ok(&md),
+        "metadata changed through its compact form (accepted: {accepted})"
+    );
+    let _ = md.to_json(Form::Full);
+}
+
+/// A software statement as it arrives: any string.
+pub fn software_statement(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let world = &*WORLD;
+    let _ = world
+        .runtime
+        .block_on(world.issuers.verify(text, NOW, 60, 16 * 1024));
+}
+
+/// A software statement whose payload is the input, signed by the trusted authority: the claims
+/// parsing, the times and the merge behind a valid signature.
+pub fn signed_statement(data: &[u8]) {
+    let world = &*WORLD;
+    let Some(statement) = sign(&world.authority, Some("JWT"), data) else {
+        return;
+    };
+    if let Ok(verified) =
+        world
+            .runtime
+            .block_on(world.issuers.verify(&statement, NOW, 60, 64 * 1024))
+    {
+        let merged = crate::statement::merge(&Map::new(), Some(&verified.metadata));
+        let _ = ClientMetadata::parse(&merged, SubjectType::Public);
+    }
+}
+
+/// A client_id as presented: any string.
+pub fn client_id(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let world = &*WORLD;
+    let _ = crate::client_id::verify(world.registrar.verifiers(), ISSUER, text, NOW);
+    let _ = world.resolver.verify(text);
+}
+
+/// A client_id whose claims are the input, signed by the registrar: claims and embedded
+/// metadata parsing behind a valid signature.
+pub fn signed_client_id(data: &[u8]) {
+    let world = &*WORLD;
+    let key = world.registrar.signing_key();
+    let Ok(token) = crate::jose::sign_typed(key, crate::client_id::CLIENT_ID_TYP, data) else {
+        return;
+    };
+    let _ = crate::client_id::verify(world.registrar.verifiers(), ISSUER, &token, NOW);
+}
+
+/// A status record as read from the store: any string, and one signed by the registrar.
+pub fn status_record(data: &[u8]) {
+    let world = &*WORLD;
+    let verifiers = world.registrar.verifiers();
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::status::record::verify(verifiers, "jti", text);
+    }
+    let key = world.registrar.signing_key();
+    if let Ok(signed) = crate::jose::sign_typed(key, crate::status::record::STATUS_TYP, data) {
+        let _ = crate::status::record::verify(verifiers, "jti", &signed);
+    }
+}
+
+/// A redirect URI: the registration rules under every application type, its locality, and
+/// matching against itself and a variant.
+pub fn redirect_uri(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for application_type in [ApplicationType::Web, ApplicationType::Native] {
+        for uses_implicit in [false, true] {
+            let rules = redirect::RedirectRules {
+                application_type,
+                uses_implicit,
+                allow_native_https: true,
+            };
+            let _ = redirect::check(text, rules);
+        }
+        // a string always matches itself
+        assert!(redirect::matches(text, text, application_type));
+        let _ = redirect::matches(text, "http://127.0.0.1:1/cb", application_type);
+        let _ = redirect::matches("http://127.0.0.1/cb", text, application_type);
+    }
+    let _ = uri::redirect_syntax_error(text);
+    if let Some(url) = redirect::parse_strict(text) {
+        if let Some(host) = url.host() {
+            let _ = uri::locality(&host);
+        }
+    }
+}
+
+/// An `Authorization` header value.
+pub fn authorization_header(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(token) = crate::http::bearer_credentials(text) {
+            assert!(!token.is_empty());
+        }
+    }
+}
+
+/// A client assertion (RFC 7523) presented for a private_key_jwt client: any string, and one
+/// signed with the client's key whose claims are the input.
+pub fn client_assertion(data: &[u8]) {
+    let world = &*WORLD;
+    static CLIENT: LazyLock<Option<(String, Arc<crate::resolve::VerifiedClient>)>> =
+        LazyLock::new(|| {
+            let world = &*WORLD;
+            let public = world.client_key.to_public_key().ok()?;
+            let mut public: Map<String, Value> = public.into();
+            public.insert("kid".into(), world.client_key.key_id()?.into());
+            public.insert("alg".into(), "ES256".into());
+            let md = serde_json::json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [public]},
+            });
+            let claims = crate::client_id::ClientIdClaims {
+                iss: ISSUER.into(),
+                jti: "fuzz-client".into(),
+                iat: NOW,
+                exp: None,
+                client_secret_kid: None,
+                access_token_kid: None,
+                provenance: None,
+                sector: None,
+                metadata: ClientMetadata::parse(md.as_object()?, SubjectType::Public).ok()?,
+            };
+            let id = crate::client_id::mint(&world.registrar, &claims, 8192).ok()?;
+            let client = world.resolver.verify(&id).ok()?;
+            Some((id, client))
+        });
+    let Some((_, client)) = CLIENT.as_ref() else {
+        return;
+    };
+    let mut presented = Vec::new();
+    if let Ok(text) = std::str::from_utf8(data) {
+        presented.push(text.to_owned());
+    }
+    presented.extend(sign(&world.client_key, None, data));
+    for assertion in presented {
+        let _ = world.runtime.block_on(
+            world
+                .resolver
+                .authenticate(client, Credentials::Assertion(&assertion)),
+        );
+    }
+}
+
+/// A `sector_identifier_uri` document as fetched.
+pub fn sector_document(data: &[u8]) {
+    if let Ok(doc) = serde_json::from_slice::<Value>(data) {
+        if let Ok(listed) = crate::fetch::sector_redirect_uris(&doc) {
+            let _ = crate::fetch::check_sector(&listed, &listed);
+        }
+    }
+}
+
+/// A JWK Set document: a client's `jwks`, a fetched `jwks_uri`, an issuer's keys.
+pub fn jwk_set(data: &[u8]) {
+    if let Ok(doc) = serde_json::from_slice::<Value>(data) {
+        if let Ok(set) = PublicJwkSet::parse(&doc) {
+            let _ = set.check_registrable(10);
+            let _ = VerifierSet::from_set(&set);
+        }
+    }
+}
+
+/// A `POST /resolve` request body.
+pub fn resolve_query(data: &[u8]) {
+    if let Some(body) = json_object(data) {
+        let _ = crate::http::resolve_api::ResolveQuery::from_json(&body);
+    }
+}
+
+/// A fuzz target: bytes in, a panic is a finding.
+pub type Target = fn(&[u8]);
+
+/// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
+pub const TARGETS: [(&str, Target); 12] = [
+    ("registration_body", registration_body),
+    ("software_statement", software_statement),
+    ("signed_statement", signed_statement),
+    ("client_id", client_id),
+    ("signed_client_id", signed_client_id),
+    ("status_record", status_record),
+    ("redirect_uri", redirect_uri),
+    ("authorization_header", authorization_header),
+    ("client_assertion", client_assertion),
+    ("sector_document", sector_document),
+    ("jwk_set", jwk_set),
+    ("resolve_query", resolve_query),
+];
