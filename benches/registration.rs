@@ -123,8 +123,10 @@ fn parts(c: &mut Criterion) {
             jti: verified.jti.clone(),
             sha256: None,
             fixed: verified.metadata.keys().cloned().collect(),
+            status: None,
         }),
         sector: None,
+        status: None,
         metadata: md,
     };
     group.bench_function("mint_client_id", |b| {

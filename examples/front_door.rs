@@ -84,6 +84,7 @@ async fn load_resolver(registrar: &str) -> Result<Resolver, String> {
         cache_entries: 10_000,
         cache_max_bytes: 64 << 20,
         clock: stateless_dcr::clock::system(),
+        lists: None,
     }))
 }
 

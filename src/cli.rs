@@ -49,6 +49,54 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Run an edge node: `POST /resolve` with only the registrar's public keys and its status
+    /// lists (docs/operations.md, "Edge nodes").
+    Edge {
+        /// The edge node's TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Withdraw every client of one software_id of an issuer, or of one software statement,
+    /// through the running server's admin API; or list or lift withdrawals.
+    Revoke(RevokeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RevokeArgs {
+    /// The statement issuer (`iss`) whose clients to withdraw.
+    #[arg(long, conflicts_with_all = ["list", "lift"])]
+    issuer: Option<String>,
+    /// Withdraw every client of this software_id...
+    #[arg(long, requires = "issuer", conflicts_with = "statement_jti")]
+    software_id: Option<String>,
+    /// ...or every client registered with the statement of this jti.
+    #[arg(long, requires = "issuer")]
+    statement_jti: Option<String>,
+    /// Only clients registered before this time (seconds since 1970).
+    #[arg(long, requires = "issuer")]
+    before: Option<u64>,
+    /// Suspend (can be lifted) instead of the default permanent withdrawal.
+    #[arg(long, requires = "issuer")]
+    suspend: bool,
+    /// Why, kept with the withdrawal.
+    #[arg(long, requires = "issuer")]
+    reason: Option<String>,
+    /// List the withdrawals in force.
+    #[arg(long, conflicts_with = "lift")]
+    list: bool,
+    /// Lift the suspension with this id.
+    #[arg(long)]
+    lift: Option<String>,
+    /// The server's configuration: its public_url and first admin_api_tokens entry are used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The server to call, instead of the configuration's public_url.
+    #[arg(long)]
+    server: Option<String>,
+    /// The admin token, instead of the configuration's first `admin_api_tokens` entry (which
+    /// `STATELESS_DCR_ADMIN_API_TOKENS` can set, keeping it off the command line).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,7 +171,10 @@ enum ClientCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, None | Some(Command::Serve { .. })) {
+    if !matches!(
+        cli.command,
+        None | Some(Command::Serve { .. }) | Some(Command::Edge { .. })
+    ) {
         init_logging("warn", LogFormat::Text);
     }
     let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
@@ -151,6 +202,8 @@ pub fn main() -> ExitCode {
         Command::Client {
             command: ClientCommand::Inspect { client_id, config },
         } => client_inspect(&client_id, config.as_deref()),
+        Command::Edge { config } => edge(&config),
+        Command::Revoke(args) => revoke(args),
     };
     match result {
         Ok(code) => code,
@@ -198,6 +251,100 @@ fn serve(config: Option<&Path>) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn edge(path: &Path) -> Result<ExitCode, String> {
+    let config = match crate::edge::EdgeConfig::load(path, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            init_logging("info", LogFormat::Text);
+            return Err(e.to_string());
+        }
+    };
+    init_logging(&config.log_level, config.log_format);
+    actix_web::rt::System::new().block_on(async move {
+        let node = crate::edge::EdgeNode::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        node.run_until_stopped().await.map_err(|e| e.to_string())?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `stateless-dcr revoke`: the admin API of the running server, which holds the store.
+fn revoke(args: RevokeArgs) -> Result<ExitCode, String> {
+    let config = match (&args.config, &args.server, &args.token) {
+        // everything given on the command line: no configuration needed
+        (None, Some(_), Some(_)) => None,
+        _ => Some(load_config(args.config.as_deref())?),
+    };
+    let server = match (&args.server, &config) {
+        (Some(server), _) => server.clone(),
+        (None, Some(config)) => config.public_url.clone(),
+        (None, None) => return Err("give --server or --config".into()),
+    };
+    let token = match (&args.token, &config) {
+        (Some(token), _) => token.clone(),
+        (None, Some(config)) => config
+            .admin_api_tokens
+            .first()
+            .map(|t| t.expose().to_owned())
+            .ok_or("set admin_api_tokens in the configuration, or give --token")?,
+        (None, None) => return Err("give --token or --config".into()),
+    };
+    let base = format!("{}/admin/withdrawals", server.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+    let request = if args.list {
+        http.get(&base)
+    } else if let Some(id) = &args.lift {
+        http.delete(format!("{base}/{id}"))
+    } else {
+        let issuer = args
+            .issuer
+            .clone()
+            .ok_or("give --issuer with --software-id or --statement-jti, or --list, or --lift")?;
+        let mut body = Map::new();
+        body.insert("issuer".into(), Value::String(issuer));
+        match (&args.software_id, &args.statement_jti) {
+            (Some(id), None) => body.insert("software_id".into(), Value::String(id.clone())),
+            (None, Some(jti)) => body.insert("statement_jti".into(), Value::String(jti.clone())),
+            _ => return Err("give exactly one of --software-id and --statement-jti".into()),
+        };
+        if let Some(before) = args.before {
+            body.insert("registered_before".into(), Value::from(before));
+        }
+        if args.suspend {
+            body.insert("status".into(), Value::String("suspended".into()));
+        }
+        if let Some(reason) = &args.reason {
+            body.insert("reason".into(), Value::String(reason.clone()));
+        }
+        http.post(&base).json(&Value::Object(body))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let response = request
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| format!("{base}: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| format!("{base}: {e}"))?;
+        let shown = match serde_json::from_str::<Value>(&text) {
+            Ok(value) => pretty(&value)?,
+            Err(_) if text.is_empty() => format!("{{\"status\": {}}}", status.as_u16()),
+            Err(_) => text,
+        };
+        println!("{shown}");
+        Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

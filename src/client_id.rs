@@ -11,6 +11,7 @@ use crate::jose::{self, CompactJws};
 use crate::keys::{DerivationKeys, RegistrarKeys, VerifierSet};
 use crate::metadata::{json::compact, ClientMetadata};
 use crate::secret::Secret;
+use crate::status_list::{StatusClaim, StatusReference};
 
 /// The `typ` header of client_ids, so that no other token signed by the registrar's keys can be
 /// taken for one (RFC 8725 §3.11).
@@ -47,6 +48,11 @@ pub struct ClientIdClaims {
     /// The sector of a pairwise client (OIDC Core §8.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
+    /// The client's entry in the registrar's status list: the client_id is a Referenced Token
+    /// (draft-ietf-oauth-status-list-18 §6.2), so a verifier with only the registrar's keys
+    /// learns of a delete or an update from the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
     /// The validated metadata, defaults left out.
     #[serde(with = "compact")]
     pub metadata: ClientMetadata,
@@ -67,6 +73,10 @@ pub struct Provenance {
     /// not present a statement again (RFC 7591 §2.3, §3.1.1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fixed: Vec<String>,
+    /// The statement's entry in its issuer's status list: checked again at every use, so that
+    /// the issuer withdraws every client registered with the statement at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusReference>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -235,6 +245,7 @@ mod tests {
             access_token_kid: Some(keys.registration_access_token().active_kid().to_owned()),
             provenance: None,
             sector: None,
+            status: None,
             metadata: ClientMetadata::parse(&Map::new(), SubjectType::Public).unwrap(),
         }
     }

@@ -63,6 +63,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
+            status_list_uris: Vec::new(),
         }],
         0,
         &fetcher,
@@ -81,6 +82,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         cache_entries: 1_000,
         cache_max_bytes: 16 << 20,
         clock,
+        lists: None,
     });
     let (client_private, _) =
         crate::keys::generate_authority_key(SigningAlg::Es256).expect("client key");
@@ -268,6 +270,7 @@ pub fn client_assertion(data: &[u8]) {
                 access_token_kid: None,
                 provenance: None,
                 sector: None,
+                status: None,
                 metadata: ClientMetadata::parse(md.as_object()?, SubjectType::Public).ok()?,
             };
             let id = crate::client_id::mint(&world.registrar, &claims, 8192).ok()?;

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client_id;
 pub mod clock;
 pub mod config;
+pub mod edge;
 pub mod fetch;
 pub mod fuzzing;
 pub mod http;
@@ -33,6 +34,7 @@ pub mod secret;
 pub mod startup;
 pub mod statement;
 pub mod status;
+pub mod status_list;
 
 pub use config::Config;
 pub use registrar::Registrar;

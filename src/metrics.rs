@@ -27,6 +27,9 @@ pub struct Metrics {
     pub signing_kid: IntGaugeVec,
     /// Requests refused by a rate limit, by limit.
     pub rate_limited: IntCounterVec,
+    /// Status lists by event: `signed` (by this registrar), `fetched` and `refused` (by a
+    /// verifier: a list that could not be fetched or did not verify).
+    pub status_lists: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -76,6 +79,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "registrations_total",
             "Registrations by outcome, error code and statement issuer",
             &["outcome", "error", "issuer"],
+        ),
+        status_lists: counter(
+            &registry,
+            "status_lists_total",
+            "Status lists signed, fetched and refused",
+            &["event"],
         ),
         management: counter(
             &registry,

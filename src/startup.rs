@@ -208,7 +208,7 @@ const LISTEN_BACKLOG: u32 = 2048;
 
 /// Bind the service listener with [`LISTEN_BACKLOG`] (the system's own cap,
 /// `net.core.somaxconn`, still applies).
-fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match address {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -221,7 +221,7 @@ fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// Raise the soft limit of open files to the hard limit: every connection is a file, and
 /// distributions often start services with a soft limit of 1024, which a few hundred idle
 /// connections would exhaust. The hard limit is the operator's to set (docs/operations.md).
-fn raise_open_file_limit() {
+pub(crate) fn raise_open_file_limit() {
     #[cfg(unix)]
     {
         let mut limit = libc::rlimit {
@@ -250,7 +250,7 @@ fn raise_open_file_limit() {
 }
 
 /// SIGTERM or SIGINT: stop accepting, let in-flight requests finish (`shutdown_timeout_secs`).
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+pub(crate) async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -15,6 +15,7 @@ use crate::fetch::{Fetcher, IssuerJwksSource};
 use crate::jose::{self, CompactJws};
 use crate::keys::{KeyError, VerifierSet};
 use crate::metadata::{self, quoted, ClientMetadata};
+use crate::status_list::StatusReference;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatementError {
@@ -31,9 +32,9 @@ fn invalid(message: impl Into<String>) -> StatementError {
     StatementError::Invalid(message.into())
 }
 
-/// JWT claims that describe the statement itself, not the client (RFC 7519 §4.1; conformance:
-/// statement-overrides-body).
-const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti"];
+/// JWT claims that describe the statement itself, not the client (RFC 7519 §4.1; `status`,
+/// draft-ietf-oauth-status-list-18 §6.2; conformance: statement-overrides-body).
+const JWT_CLAIMS: [&str; 8] = ["iss", "sub", "aud", "iat", "exp", "nbf", "jti", "status"];
 
 /// A statement whose signature, issuer and times checked out.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub struct VerifiedStatement {
     /// base64url SHA-256 of the statement, the provenance when it has no `jti`.
     pub digest: String,
     pub exp: Option<u64>,
+    /// The statement's entry in its issuer's status list (draft-ietf-oauth-status-list-18
+    /// §6.2), under one of the issuer's `status_list_uris`.
+    pub status: Option<StatusReference>,
     nbf: Option<u64>,
     iat: Option<u64>,
 }
@@ -54,10 +58,35 @@ struct Issuer {
     keys: IssuerKeySource,
 }
 
+impl Issuer {
+    /// Whether `uri` is under one of the issuer's `status_list_uris`: equal to one, or below
+    /// one that ends with `/`.
+    fn allows_status_list(&self, uri: &str) -> bool {
+        self.config.status_list_uris.iter().any(|allowed| {
+            uri == allowed || (allowed.ends_with('/') && uri.starts_with(allowed.as_str()))
+        })
+    }
+}
+
 /// Where an issuer's keys come from: a file read at start-up, or its jwks_uri.
 enum IssuerKeySource {
-    File(VerifierSet),
+    File(Arc<VerifierSet>),
     Remote(IssuerJwksSource),
+}
+
+/// An issuer's current keys, from either source.
+pub enum IssuerVerifiers {
+    File(Arc<VerifierSet>),
+    Fetched(Arc<crate::fetch::IssuerKeys>),
+}
+
+impl IssuerVerifiers {
+    pub fn set(&self) -> &VerifierSet {
+        match self {
+            IssuerVerifiers::File(set) => set,
+            IssuerVerifiers::Fetched(keys) => keys.verifiers(),
+        }
+    }
 }
 
 /// The issuers this registrar trusts, with their keys, and a bounded cache of verified
@@ -94,7 +123,7 @@ impl TrustedIssuers {
         let mut issuers = HashMap::new();
         for config in configs {
             let keys = match (&config.jwks_file, &config.jwks_uri) {
-                (Some(file), _) => IssuerKeySource::File(load_jwks(file)?),
+                (Some(file), _) => IssuerKeySource::File(Arc::new(load_jwks(file)?)),
                 (None, Some(uri)) => IssuerKeySource::Remote(
                     IssuerJwksSource::new(fetcher.clone(), uri).map_err(|e| KeyError::Invalid {
                         path: uri.clone(),
@@ -235,7 +264,24 @@ impl TrustedIssuers {
                 }),
             }
         };
+        let status = match claims.get("status") {
+            None | Some(Value::Null) => None,
+            Some(claim) => {
+                let reference = StatusReference::from_claim(claim)
+                    .map_err(|e| invalid(format!("the software statement's {e}")))?;
+                // Only where the operator allowed: a statement must not make the registrar
+                // fetch from anywhere it names.
+                if !trusted.allows_status_list(&reference.uri) {
+                    return Err(invalid(format!(
+                        "the software statement's status list {} is not one of its issuer's status_list_uris",
+                        quoted(&reference.uri)
+                    )));
+                }
+                Some(reference)
+            }
+        };
         let verified = VerifiedStatement {
+            status,
             exp: number("exp")?,
             nbf: number("nbf")?,
             iat: number("iat")?,
@@ -255,6 +301,28 @@ impl TrustedIssuers {
             }
         }
         Ok(verified)
+    }
+
+    /// The current keys of `issuer`, for a token signed with `kid` (an unknown kid triggers one
+    /// rate-limited refetch of a jwks_uri, as for statements).
+    pub async fn verifiers_of(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+    ) -> Result<IssuerVerifiers, String> {
+        let trusted = self
+            .issuers
+            .get(issuer)
+            .ok_or_else(|| format!("{} is not a trusted issuer here", quoted(issuer)))?;
+        match &trusted.keys {
+            IssuerKeySource::File(set) => Ok(IssuerVerifiers::File(set.clone())),
+            IssuerKeySource::Remote(source) => match kid {
+                Some(kid) => source.keys_for_kid(kid).await,
+                None => source.keys().await,
+            }
+            .map(IssuerVerifiers::Fetched)
+            .map_err(|e| e.to_string()),
+        }
     }
 
     /// Issuer policy (RFC 7591 §3.2.2, §5; conformance: issuer-policy): allowed software, grant
@@ -409,6 +477,7 @@ mod tests {
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
+            status_list_uris: Vec::new(),
         };
         let fetcher = Fetcher::new(Default::default()).unwrap();
         let issuers = TrustedIssuers::load(&[config], cache_entries, &fetcher).unwrap();

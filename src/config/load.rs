@@ -119,6 +119,25 @@ impl Config {
 /// Prefix of environment variables that set options.
 pub const ENV_PREFIX: &str = "STATELESS_DCR_";
 
+/// A TOML file's text with `STATELESS_DCR_*` variables laid over it, the way
+/// [`Config::from_toml_with_env`] reads them; for the other configuration files (the edge node's).
+pub(crate) fn with_env(
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<String, String> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    for (name, value) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        set_path(&mut table, &parts, env_value(&value))
+            .map_err(|e| format!("environment variable {name}: {e}"))?;
+    }
+    Ok(table.to_string())
+}
+
 fn env_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()

@@ -22,9 +22,12 @@ use url::Url;
 use crate::fetch::FetchConfig;
 use crate::secret::Secret;
 use crate::status::StatusStoreConfig;
+use crate::status_list::publish::StatusListConfig;
 
+pub(crate) use load::with_env;
 pub use load::ENV_PREFIX;
 pub use policy::Policy;
+pub(crate) use validate::validate_trusted_issuers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -108,6 +111,11 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
     /// Where update and delete records live (used with `management = "full"`).
     pub status_store: StatusStoreConfig,
+    /// The registrar's Token Status Lists (with `management = "full"`).
+    pub status_lists: StatusListConfig,
+    /// Bearer tokens of the operators allowed to call the admin API (`/admin/withdrawals`);
+    /// empty disables it.
+    pub admin_api_tokens: Vec<Secret>,
     /// Outbound fetches: sector_identifier_uri, client and issuer jwks_uri.
     pub fetch: FetchConfig,
     /// Fetch a client's jwks_uri at registration and update, and require a usable public key
@@ -214,6 +222,12 @@ pub struct TrustedIssuer {
     /// When set, clients from this issuer may only register these scope values.
     #[serde(default)]
     pub allowed_scopes: Option<Vec<String>>,
+    /// Where this issuer's status lists may be fetched from (https URLs; one ending with `/`
+    /// allows every URL below it). A statement whose `status` names a list elsewhere is
+    /// refused without any fetch; one naming a list here is checked at registration, and its
+    /// clients again at every read, update and resolve (draft-ietf-oauth-status-list-18).
+    #[serde(default)]
+    pub status_list_uris: Vec<String>,
 }
 
 /// The development defaults: loopback only, trusting the development federation authority whose
@@ -250,8 +264,11 @@ impl Default for Config {
                 allowed_software_ids: None,
                 allowed_grant_types: None,
                 allowed_scopes: None,
+                status_list_uris: Vec::new(),
             }],
             status_store: StatusStoreConfig::default(),
+            status_lists: StatusListConfig::default(),
+            admin_api_tokens: Vec::new(),
             fetch: FetchConfig::default(),
             check_client_jwks_uri: true,
             shutdown_timeout_secs: 30,
@@ -272,6 +289,12 @@ impl Config {
         self.issuer
             .as_deref()
             .unwrap_or_else(|| self.public_url.trim_end_matches('/'))
+    }
+
+    /// Whether client_ids get a status list entry and the lists are served: with
+    /// `management = "full"` (the status store keeps them) and `status_lists.enabled`.
+    pub fn publishes_status_lists(&self) -> bool {
+        self.management == Management::Full && self.status_lists.enabled
     }
 
     /// Whether `public_url` names the local machine (development only).

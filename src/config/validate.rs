@@ -52,10 +52,10 @@ impl Config {
                 Url::parse(value).map_err(|e| invalid(name, e.to_string()))?;
             }
         }
-        if !(512..=65536).contains(&self.client_id_max_length) {
+        if !(512..=32768).contains(&self.client_id_max_length) {
             return Err(invalid(
                 "client_id_max_length",
-                "must be between 512 and 65536 characters",
+                "must be between 512 and 32768 characters: a longer client_id would not fit the request line of its own registration_client_uri",
             ));
         }
         if self.max_request_bytes < 1024 {
@@ -155,39 +155,70 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        for (index, issuer) in self.trusted_issuers.iter().enumerate() {
-            if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+        validate_trusted_issuers(&self.trusted_issuers)?;
+        if self.admin_api_tokens.iter().any(|t| t.len() < 32) {
+            return Err(invalid(
+                "admin_api_tokens",
+                "every token must be at least 32 characters (make one with `openssl rand -base64 32`)",
+            ));
+        }
+        self.status_lists
+            .check()
+            .map_err(|(option, message)| invalid(option, message))?;
+        Ok(())
+    }
+}
+
+/// The `trusted_issuers` entries, of a registrar or an edge node.
+pub(crate) fn validate_trusted_issuers(
+    issuers: &[super::TrustedIssuer],
+) -> Result<(), ConfigError> {
+    for (index, issuer) in issuers.iter().enumerate() {
+        if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+            return Err(invalid(
+                format!("trusted_issuers[{index}]"),
+                "set exactly one of jwks_file and jwks_uri",
+            ));
+        }
+        if let Some(uri) = &issuer.jwks_uri {
+            if !uri.starts_with("https://") {
                 return Err(invalid(
-                    format!("trusted_issuers[{index}]"),
-                    "set exactly one of jwks_file and jwks_uri",
-                ));
-            }
-            if let Some(uri) = &issuer.jwks_uri {
-                if !uri.starts_with("https://") {
-                    return Err(invalid(
-                        format!("trusted_issuers[{index}].jwks_uri"),
-                        "must be an https URL",
-                    ));
-                }
-            }
-            if issuer.issuer.is_empty() {
-                return Err(invalid(
-                    format!("trusted_issuers[{index}].issuer"),
-                    "must not be empty",
-                ));
-            }
-            if self.trusted_issuers[..index]
-                .iter()
-                .any(|other| other.issuer == issuer.issuer)
-            {
-                return Err(invalid(
-                    format!("trusted_issuers[{index}].issuer"),
-                    format!("{:?} is listed twice", issuer.issuer),
+                    format!("trusted_issuers[{index}].jwks_uri"),
+                    "must be an https URL",
                 ));
             }
         }
-        Ok(())
+        for uri in &issuer.status_list_uris {
+            let ok = Url::parse(uri).is_ok_and(|url| {
+                url.scheme() == "https"
+                    && url.host().is_some()
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+            });
+            if !ok {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}].status_list_uris"),
+                    format!("{uri:?} must be an https URL without query or fragment"),
+                ));
+            }
+        }
+        if issuer.issuer.is_empty() {
+            return Err(invalid(
+                format!("trusted_issuers[{index}].issuer"),
+                "must not be empty",
+            ));
+        }
+        if issuers[..index]
+            .iter()
+            .any(|other| other.issuer == issuer.issuer)
+        {
+            return Err(invalid(
+                format!("trusted_issuers[{index}].issuer"),
+                format!("{:?} is listed twice", issuer.issuer),
+            ));
+        }
     }
+    Ok(())
 }
 
 impl Policy {

@@ -44,6 +44,25 @@ pub struct FetchConfig {
     /// A statement signed with a `kid` the issuer's set lacks triggers one refetch (key
     /// rotation), at most once per this many seconds per issuer. Default 30 s.
     pub issuer_jwks_refetch_secs: u64,
+    /// Largest Status List Token accepted, in bytes. Default 1 MiB.
+    pub max_status_list_bytes: usize,
+    /// Largest decompressed status list accepted, in bytes: a list that inflates past this (a
+    /// zlib bomb) is refused. Default 16 MiB (2^24 entries of 8 bits).
+    pub max_status_list_decompressed_bytes: usize,
+    /// A fetched status list is kept for its `ttl`, clamped to [`status_list_min_cache_secs`,
+    /// `status_list_max_cache_secs`], and never past its `exp`; without a `ttl`, for
+    /// `status_list_default_cache_secs`. Defaults 10 s, 3600 s, 300 s.
+    pub status_list_min_cache_secs: u64,
+    /// See `status_list_min_cache_secs`.
+    pub status_list_max_cache_secs: u64,
+    /// See `status_list_min_cache_secs`.
+    pub status_list_default_cache_secs: u64,
+    /// When a list cannot be fetched again, the last good one is still used for this many
+    /// seconds past its cache time (never past its `exp`). Default 0: fail closed, every client
+    /// whose status cannot be read is refused.
+    pub status_list_grace_secs: u64,
+    /// Memory the cached status lists may take, in decompressed bytes. Default 64 MiB.
+    pub status_list_cache_max_bytes: u64,
     /// TEST ONLY. A PEM file of CA certificates trusted in addition to the bundled web PKI
     /// roots, so tests can serve documents from a local https server. Off by default.
     pub extra_root_ca_file: Option<PathBuf>,
@@ -69,6 +88,13 @@ impl Default for FetchConfig {
             issuer_jwks_max_cache_secs: 86_400,
             issuer_jwks_default_cache_secs: 3_600,
             issuer_jwks_refetch_secs: 30,
+            max_status_list_bytes: 1024 * 1024,
+            max_status_list_decompressed_bytes: 16 * 1024 * 1024,
+            status_list_min_cache_secs: 10,
+            status_list_max_cache_secs: 3_600,
+            status_list_default_cache_secs: 300,
+            status_list_grace_secs: 0,
+            status_list_cache_max_bytes: 64 * 1024 * 1024,
             extra_root_ca_file: None,
             allow_private_addresses: false,
         }

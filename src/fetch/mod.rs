@@ -51,6 +51,9 @@ pub enum DocumentKind {
     /// [`IssuerJwksSource`], which honours `Cache-Control` and key rotation; through
     /// [`Fetcher::fetch_json`] such a set is cached for `issuer_jwks_min_cache_secs`.
     IssuerJwks,
+    /// A Status List Token (draft-ietf-oauth-status-list-18 §8.1): a JWT, not JSON. Fetched
+    /// with [`Fetcher::fetch_status_list`], cached by `crate::status_list::client`.
+    StatusList,
 }
 
 /// Why a fetch failed. Messages are ASCII and safe to show to the client that named the URL:
@@ -243,6 +246,7 @@ impl Fetcher {
                 DocumentKind::SectorIdentifier => "sector_identifier",
                 DocumentKind::ClientJwks => "client_jwks",
                 DocumentKind::IssuerJwks => "issuer_jwks",
+                DocumentKind::StatusList => "status_list",
             };
             crate::metrics::METRICS
                 .fetch_errors
@@ -291,6 +295,40 @@ impl Fetcher {
     }
 
     async fn fetch_once(&self, url: &Url, kind: DocumentKind) -> Result<Fetched, FetchError> {
+        let (body, max_age) = self.fetch_body(url, kind, "application/json").await?;
+        // serde_json's recursion limit (128) bounds nesting; the size cap bounds the rest.
+        let value = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
+        Ok(Fetched {
+            value,
+            max_age,
+            size: body.len(),
+        })
+    }
+
+    /// A Status List Token (draft-ietf-oauth-status-list-18 §8.1), with every guard of the
+    /// other fetches, capped at `max_status_list_bytes`. Not cached here.
+    pub async fn fetch_status_list(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let url = self.parse_url(url)?;
+        let result = self
+            .fetch_body(
+                &url,
+                DocumentKind::StatusList,
+                crate::status_list::MEDIA_TYPE,
+            )
+            .await;
+        if let Err(err) = &result {
+            tracing::debug!(url = %url, error = %err, "status list fetch failed");
+        }
+        result.map(|(body, _)| body)
+    }
+
+    /// One GET: a slot, the request, a 200, a body within the kind's cap.
+    async fn fetch_body(
+        &self,
+        url: &Url,
+        kind: DocumentKind,
+        accept: &'static str,
+    ) -> Result<(Vec<u8>, Option<u64>), FetchError> {
         let limit = self.limit(kind);
         let total = Duration::from_millis(self.inner.config.total_timeout_ms);
         // Waiting for a slot is bounded by the same total timeout, so an overloaded fetcher
@@ -299,47 +337,17 @@ impl Fetcher {
             .await
             .map_err(|_| FetchError::Busy)?
             .map_err(|_| FetchError::Busy)?;
-        let mut response = self
+        let response = self
             .inner
             .client
             .get(url.clone())
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept)
             .send()
             .await
             .map_err(|e| transport_error(&e, url))?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(FetchError::Redirect(status.as_u16()));
-        }
-        if status != StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
-        if let Some(length) = response.content_length() {
-            if length > limit as u64 {
-                return Err(FetchError::TooLarge(limit));
-            }
-        }
         let max_age = cache_control_max_age(response.headers());
-        // Read incrementally so that a body without Content-Length (chunked) cannot grow past
-        // the cap in memory.
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport_error(&e, url))?
-        {
-            if body.len().saturating_add(chunk.len()) > limit {
-                return Err(FetchError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        // serde_json's recursion limit (128) bounds nesting; the size cap bounds the rest.
-        let value = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
-        Ok(Fetched {
-            value,
-            max_age,
-            size: body.len(),
-        })
+        let body = read_capped(response, limit, url).await?;
+        Ok((body, max_age))
     }
 
     fn to_cached(
@@ -358,6 +366,7 @@ impl Fetcher {
                     DocumentKind::SectorIdentifier => config.sector_identifier_cache_secs,
                     DocumentKind::ClientJwks => config.client_jwks_cache_secs,
                     DocumentKind::IssuerJwks => config.issuer_jwks_min_cache_secs,
+                    DocumentKind::StatusList => config.status_list_min_cache_secs,
                 };
                 // The body size stands in for the parsed value's memory.
                 let size = u32::try_from(fetched.size).unwrap_or(u32::MAX);
@@ -388,8 +397,43 @@ impl Fetcher {
             DocumentKind::SectorIdentifier => config.max_sector_identifier_bytes,
             DocumentKind::ClientJwks => config.max_client_jwks_bytes,
             DocumentKind::IssuerJwks => config.max_issuer_jwks_bytes,
+            DocumentKind::StatusList => config.max_status_list_bytes,
         }
     }
+}
+
+/// The body of a 200 answer, at most `limit` bytes: a redirect or any other status is an
+/// error, and the body is read incrementally so that one without `Content-Length` (chunked)
+/// cannot grow past the cap in memory.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    url: &Url,
+) -> Result<Vec<u8>, FetchError> {
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(FetchError::Redirect(status.as_u16()));
+    }
+    if status != StatusCode::OK {
+        return Err(FetchError::Status(status.as_u16()));
+    }
+    if let Some(length) = response.content_length() {
+        if length > limit as u64 {
+            return Err(FetchError::TooLarge(limit));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, url))?
+    {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(FetchError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -472,7 +516,7 @@ fn check_url(url: &str, allow_private: bool) -> Result<Url, FetchError> {
 }
 
 /// Map a reqwest error to a client-safe reason; the full error goes to the debug log only.
-fn transport_error(err: &reqwest::Error, url: &Url) -> FetchError {
+pub(crate) fn transport_error(err: &reqwest::Error, url: &Url) -> FetchError {
     tracing::debug!(url = %url, error = ?err, "outbound fetch transport error");
     if let Some(guard_err) = guard::find_guard_error(err) {
         return guard_err;

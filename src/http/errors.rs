@@ -34,9 +34,19 @@ pub enum ApiError {
     /// A malformed call of the OP-facing API.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A CORS preflight the registration endpoints do not allow (a method or header they do not
+    /// take).
+    #[error("CORS preflight refused: {0}")]
+    CorsRefused(String),
     /// A caller of the OP-facing API without valid credentials.
     #[error("this API needs a valid bearer token")]
     ApiUnauthorized,
+    /// A caller of the admin API without valid credentials.
+    #[error("the admin API needs a valid bearer token")]
+    AdminUnauthorized,
+    /// The request conflicts with what is stored (409).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// The challenge realm of this service's bearer tokens.
@@ -56,8 +66,9 @@ impl ApiError {
             | ApiError::RequestTimeout
             | ApiError::MethodNotAllowed { .. } => "invalid_request",
             ApiError::NotFound => "not_found",
-            ApiError::ApiUnauthorized => "invalid_token",
-            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => "invalid_token",
+            ApiError::Conflict(_) => "invalid_request",
+            ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => "invalid_request",
             ApiError::RateLimited { .. } => "too_many_requests",
         }
     }
@@ -91,7 +102,9 @@ impl ResponseError for ApiError {
                     StatusCode::UNAUTHORIZED
                 }
                 RegistrationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                RegistrationError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                RegistrationError::Unavailable(_) | RegistrationError::StatusUnavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 RegistrationError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             },
@@ -102,8 +115,9 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::ApiUnauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => StatusCode::BAD_REQUEST,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -115,6 +129,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Registration(RegistrationError::Unavailable(detail)) => {
                 tracing::warn!(%detail, "status store unavailable")
+            }
+            ApiError::Registration(RegistrationError::StatusUnavailable(detail)) => {
+                tracing::warn!(%detail, "a status list cannot be read")
             }
             _ => {}
         }
@@ -141,7 +158,9 @@ impl ResponseError for ApiError {
                 // RFC 9110 §15.5.9: the server closes the connection
                 response.force_close();
             }
-            ApiError::Registration(RegistrationError::Unavailable(_)) => {
+            ApiError::Registration(
+                RegistrationError::Unavailable(_) | RegistrationError::StatusUnavailable(_),
+            ) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             ApiError::Registration(RegistrationError::RateLimited { retry_after }) => {
@@ -154,6 +173,12 @@ impl ResponseError for ApiError {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"{REALM}-resolve\", error=\"invalid_token\""),
+                ));
+            }
+            ApiError::AdminUnauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}-admin\", error=\"invalid_token\""),
                 ));
             }
             _ => {}

@@ -95,8 +95,10 @@ pub async fn configuration(
 ) -> Result<HttpResponse, ApiError> {
     let offered = matches!(
         (request.method(), state.registrar.management()),
-        (&Method::GET, Management::Full | Management::ReadOnly)
-            | (&Method::PUT | &Method::DELETE, Management::Full)
+        (
+            &Method::GET | &Method::HEAD,
+            Management::Full | Management::ReadOnly
+        ) | (&Method::PUT | &Method::DELETE, Management::Full)
     );
     if !offered {
         return Err(configuration_not_allowed(&state));
@@ -144,19 +146,40 @@ fn client_id(request: &HttpRequest) -> &str {
         .unwrap_or_default()
 }
 
-/// A JSON object body of at most `limit` bytes.
 /// A JSON object body of at most `max_request_bytes`, read within `request_timeout_secs`: a
 /// body that never arrives must not hold its connection open.
+pub(super) async fn json_body_of(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Map<String, Value>, ApiError> {
+    json_body(request, payload, state).await
+}
+
 async fn json_body(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Map<String, Value>, ApiError> {
-    require_json(request)?;
     let config = state.registrar.config();
-    let limit = config.max_request_bytes;
+    read_json_object(
+        request,
+        payload,
+        config.max_request_bytes,
+        std::time::Duration::from_secs(config.request_timeout_secs),
+    )
+    .await
+}
+
+/// A JSON object body of at most `limit` bytes, read within `timeout`.
+pub(crate) async fn read_json_object(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Map<String, Value>, ApiError> {
+    require_json(request)?;
     let read = payload.to_bytes_limited(limit);
-    let timeout = std::time::Duration::from_secs(config.request_timeout_secs);
     let bytes = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(Ok(bytes))) => bytes,
         Ok(Ok(Err(_))) => return Err(ApiError::PayloadRead),
@@ -198,14 +221,19 @@ pub async fn resolve(
     Ok(json_response(HttpResponse::Ok(), &answer))
 }
 
+/// Any method but GET and HEAD on a read-only resource (discovery, `/jwks`, health).
+pub async fn read_only_method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+}
+
 pub async fn registration_method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed { allow: "POST" })
 }
 
 fn configuration_not_allowed(state: &AppState) -> ApiError {
     let allow = match state.registrar.management() {
-        Management::Full => "GET, PUT, DELETE",
-        Management::ReadOnly => "GET",
+        Management::Full => "GET, HEAD, PUT, DELETE",
+        Management::ReadOnly => "GET, HEAD",
         Management::None => "",
     };
     ApiError::MethodNotAllowed { allow }
@@ -228,6 +256,45 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .content_type("application/jwk-set+json")
         .json(state.registrar.jwks())
+}
+
+/// `GET /status-lists/{id}`: a Status List Token (draft-ietf-oauth-status-list-18 §8.2), with
+/// caching headers that agree with its `ttl` (§8.2 puts the claims first; they say the same).
+pub async fn status_list(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let lists = state.registrar.status_lists().ok_or(ApiError::NotFound)?;
+    let id = request.match_info().get("id").unwrap_or_default();
+    // one spelling per list: decimal digits, no leading zero
+    let valid = !id.is_empty()
+        && id.len() <= 20
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'));
+    let id: u64 = match id.parse() {
+        Ok(id) if valid => id,
+        _ => return Err(ApiError::NotFound),
+    };
+    let signed = lists
+        .token(id)
+        .await
+        .map_err(RegistrationError::from)?
+        .ok_or(ApiError::NotFound)?;
+    let now = crate::clock::Clock::now(crate::clock::system().as_ref()).unwrap_or(signed.iat);
+    let max_age = signed.max_age(now, lists.config().ttl_secs);
+    Ok(HttpResponse::Ok()
+        .content_type(crate::status_list::MEDIA_TYPE)
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .body(signed.token.to_string()))
+}
+
+/// `GET /status-lists`: the Status List Aggregation (draft-ietf-oauth-status-list-18 §9.3).
+pub async fn status_list_aggregation(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lists = state.registrar.status_lists().ok_or(ApiError::NotFound)?;
+    let all = lists.all_lists().await.map_err(RegistrationError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .json(serde_json::json!({ "status_lists": all })))
 }
 
 fn json_response(
@@ -285,7 +352,7 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// The RFC 6750 §2.1 bearer token of the Authorization header, if there is one.
-fn bearer_token(request: &HttpRequest) -> Option<&str> {
+pub(crate) fn bearer_token(request: &HttpRequest) -> Option<&str> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)?

@@ -1,15 +1,20 @@
 //! The HTTP face of the registrar (actix-web): routes, handlers and the error mapping. Nothing
 //! here knows JOSE; everything protocol-related is a call into [`crate::registrar::Registrar`].
 
+mod admin;
 pub mod errors;
-mod handlers;
+pub(crate) mod handlers;
 pub(crate) mod resolve_api;
 pub mod telemetry;
 
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::web;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{guard, web, ResponseError};
 
 use crate::ratelimit::RateLimiter;
 use crate::registrar::Registrar;
@@ -59,23 +64,31 @@ pub fn bearer_credentials(value: &str) -> Option<&str> {
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))
-            .route(
-                "/.well-known/openid-configuration",
-                web::get().to(handlers::discovery),
-            )
-            .route(
-                "/.well-known/oauth-authorization-server",
-                web::get().to(handlers::discovery),
-            )
-            .route("/jwks", web::get().to(handlers::jwks))
+            .service(readable("/.well-known/openid-configuration").to(handlers::discovery))
+            .service(readable("/.well-known/oauth-authorization-server").to(handlers::discovery))
+            .service(readable("/jwks").to(handlers::jwks))
             .route("/resolve", web::post().to(handlers::resolve))
-            .route("/health/live", web::get().to(handlers::live))
-            .route("/health/ready", web::get().to(handlers::ready))
+            .service(
+                web::resource("/admin/withdrawals")
+                    .route(web::get().to(admin::list))
+                    .route(web::post().to(admin::create)),
+            )
+            .service(web::resource("/admin/withdrawals/{id}").route(web::delete().to(admin::lift)))
+            .service(
+                // draft-ietf-oauth-status-list-18 §8.1: readable from browsers too
+                web::scope("/status-lists")
+                    .wrap(Cors::default().allow_any_origin().allowed_methods(["GET"]))
+                    .service(readable("").to(handlers::status_list_aggregation))
+                    .service(readable("/{id}").to(handlers::status_list)),
+            )
+            .service(readable("/health/live").to(handlers::live))
+            .service(readable("/health/ready").to(handlers::ready))
             .service(
                 // OIDC DCR §3, §4: both endpoints should support CORS. Bearer tokens travel in a
                 // header, never in cookies, so any origin may call them.
                 web::scope("/register")
                     .wrap(cors())
+                    .wrap(from_fn(cors_answers))
                     .service(
                         web::resource("")
                             .route(web::post().to(handlers::register))
@@ -91,10 +104,66 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
+/// A resource answering GET and HEAD (RFC 9110 §9.1: a server that supports GET supports HEAD;
+/// actix sends the head of the GET answer without its body), and 405 with `Allow` to any other
+/// method (RFC 9110 §15.5.6).
+struct Readable(&'static str);
+
+fn readable(path: &'static str) -> Readable {
+    Readable(path)
+}
+
+impl Readable {
+    fn to<F, Args>(self, handler: F) -> actix_web::Resource
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        web::resource(self.0)
+            .route(
+                web::route()
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(handler),
+            )
+            .default_service(web::to(handlers::read_only_method_not_allowed))
+    }
+}
+
+/// Preflight answers of the CORS middleware: a refusal becomes the JSON error every other
+/// endpoint answers with, and every preflight answer is `no-store` like the endpoints
+/// themselves (conformance: error-body-json, no-store-everywhere).
+async fn cors_answers(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let preflight = request.method() == actix_web::http::Method::OPTIONS;
+    let response = next.call(request).await?;
+    let refusal = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<actix_cors::CorsError>())
+        .map(|e| errors::ApiError::CorsRefused(e.to_string()));
+    if let Some(refusal) = refusal {
+        let (request, _) = response.into_parts();
+        return Ok(ServiceResponse::new(request, refusal.error_response()));
+    }
+    let mut response = response.map_into_boxed_body();
+    if preflight {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    }
+    Ok(response)
+}
+
 fn cors() -> Cors {
     Cors::default()
         .allow_any_origin()
-        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "DELETE"])
         .allowed_headers([
             actix_web::http::header::AUTHORIZATION,
             actix_web::http::header::CONTENT_TYPE,

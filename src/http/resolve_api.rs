@@ -93,6 +93,9 @@ pub enum ResolveAnswer {
         expires_at: Option<u64>,
         sector: Option<String>,
         software_statement: Option<Provenance>,
+        /// kid of the registrar key the client_secret derives from, so that a node holding the
+        /// `client_secret` keys can check secrets itself.
+        client_secret_kid: Option<String>,
         client: ClientView,
     },
 }
@@ -194,6 +197,7 @@ pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<Resolve
         expires_at: client.claims.exp,
         sector: client.sector().map(str::to_owned),
         software_statement: client.provenance().cloned(),
+        client_secret_kid: client.client_secret_kid().map(str::to_owned),
         client: ClientView(client),
     })
 }

@@ -353,6 +353,15 @@ impl PublishedKeys {
         })))
     }
 
+    /// New published keys, keeping the `client_secret` keys held now.
+    pub fn replace_verifiers(&self, verifiers: VerifierSet) {
+        let client_secret = self.0.load().client_secret.clone();
+        self.0.store(Arc::new(VerificationKeys {
+            verifiers,
+            client_secret,
+        }));
+    }
+
     pub fn replace(&self, verifiers: VerifierSet, client_secret: Option<DerivationKeys>) {
         self.0.store(Arc::new(VerificationKeys {
             verifiers,

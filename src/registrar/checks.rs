@@ -16,6 +16,8 @@ use crate::resolve::{Remember, VerifiedClient};
 use crate::secret::Secret;
 use crate::statement::VerifiedStatement;
 use crate::status::StatusService;
+use crate::status_list::client::ListError;
+use crate::status_list::{self, StatusReference};
 
 impl Registrar {
     /// The `software_statement` member, verified (RFC 7591 §2.3, §3.1.1): absent, or a string
@@ -44,7 +46,39 @@ impl Registrar {
                 config.max_statement_bytes,
             )
             .await?;
+        if let Some(reference) = &statement.status {
+            self.check_statement_status(&statement.issuer, reference)
+                .await?;
+        }
         Ok(Some(statement))
+    }
+
+    /// A statement with a `status` claim is accepted only while its issuer's list says VALID
+    /// (draft-ietf-oauth-status-list-18 §8.3); a list that cannot be read refuses it for now.
+    async fn check_statement_status(
+        &self,
+        issuer: &str,
+        reference: &StatusReference,
+    ) -> Result<(), RegistrationError> {
+        let value =
+            crate::resolve::statement_status(&self.list_client, &self.issuers, issuer, reference)
+                .await
+                .map_err(|e| match e {
+                    // §8.3 step 6: an index outside the list can say nothing
+                    ListError::Index(_) => RegistrationError::InvalidSoftwareStatement(format!(
+                        "the software statement's status: {e}"
+                    )),
+                    other => RegistrationError::StatusUnavailable(format!(
+                        "the software statement's status cannot be checked now: {other}"
+                    )),
+                })?;
+        if value != status_list::VALID {
+            return Err(RegistrationError::UnapprovedSoftwareStatement(format!(
+                "the software statement was withdrawn by its issuer (its status is {})",
+                status_list::status_name(value)
+            )));
+        }
+        Ok(())
     }
 
     /// The request body alone must be well-formed metadata: a member of the wrong JSON type is
@@ -221,6 +255,7 @@ pub(super) fn provenance(statement: &VerifiedStatement) -> Provenance {
             .filter(|name| metadata::is_metadata_member(name))
             .cloned()
             .collect(),
+        status: statement.status.clone(),
     }
 }
 

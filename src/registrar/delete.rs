@@ -1,6 +1,6 @@
 //! Delete a client (RFC 7592 §2.3): afterwards the client_id, its secret and its registration
 //! access token all fail. The revocation is kept until the client_id's `exp`, forever when it
-//! has none.
+//! has none. Its status list entry becomes INVALID in the same write.
 
 use super::audit::{Audit, Operation};
 use super::{Registrar, RegistrationError};
@@ -24,6 +24,7 @@ impl Registrar {
                     current.generation(),
                     &ClientStatus::Revoked,
                     current.claims.exp,
+                    self.list_entry(&current, crate::status_list::INVALID),
                 )
                 .await?;
             match outcome {

@@ -41,6 +41,10 @@ pub struct Discovery {
     pub client_id_max_length: usize,
     /// Our own member: whether a registration must carry a software statement.
     pub software_statement_required: bool,
+    /// The Status List Aggregation (draft-ietf-oauth-status-list-18 §9.1, §14.6): the URIs of
+    /// the status lists the client_ids of this registrar point to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_list_aggregation_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -71,6 +75,9 @@ impl Discovery {
             acr_values_supported: p.acr_values,
             client_id_max_length: config.client_id_max_length,
             software_statement_required: config.require_software_statement,
+            status_list_aggregation_endpoint: config
+                .publishes_status_lists()
+                .then(|| endpoints.status_list_aggregation.clone()),
         }
     }
 }

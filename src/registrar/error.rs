@@ -30,6 +30,10 @@ pub enum RegistrationError {
     /// not record, and reads never serve a client that might have been deleted.
     #[error("the client status store is temporarily unavailable; try again")]
     Unavailable(String),
+    /// A status list the answer depends on cannot be read now (a federation authority's, or
+    /// the registrar's on an edge node): fail closed, and say which (the text is safe to show).
+    #[error("{0}")]
+    StatusUnavailable(String),
     /// The statement issuer's registration budget is spent (`rate_limits.registration_per_issuer`).
     #[error("too many registrations for this software statement issuer; retry later")]
     RateLimited { retry_after: u64 },
@@ -47,7 +51,9 @@ impl RegistrationError {
             RegistrationError::InvalidSoftwareStatement(_) => "invalid_software_statement",
             RegistrationError::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
             RegistrationError::MissingToken | RegistrationError::InvalidToken => "invalid_token",
-            RegistrationError::Unavailable(_) => "temporarily_unavailable",
+            RegistrationError::Unavailable(_) | RegistrationError::StatusUnavailable(_) => {
+                "temporarily_unavailable"
+            }
             RegistrationError::RateLimited { .. } => "too_many_requests",
             RegistrationError::Internal(_) => "server_error",
         }
@@ -57,7 +63,9 @@ impl RegistrationError {
     pub fn is_server_fault(&self) -> bool {
         matches!(
             self,
-            RegistrationError::Internal(_) | RegistrationError::Unavailable(_)
+            RegistrationError::Internal(_)
+                | RegistrationError::Unavailable(_)
+                | RegistrationError::StatusUnavailable(_)
         )
     }
 }
@@ -122,6 +130,13 @@ impl From<ResolveError> for RegistrationError {
             ResolveError::InvalidClient(_) => RegistrationError::InvalidToken,
             ResolveError::Store(e) => e.into(),
             ResolveError::Clock(e) => e.into(),
+            // the client's status cannot be read: it may have been withdrawn (fail closed)
+            ResolveError::StatusList(e) => RegistrationError::StatusUnavailable(format!(
+                "the client's status cannot be checked now: {e}"
+            )),
+            ResolveError::Amendment(m) => RegistrationError::StatusUnavailable(format!(
+                "the client's status cannot be checked now: {m}"
+            )),
         }
     }
 }

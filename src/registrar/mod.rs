@@ -14,22 +14,26 @@ mod read;
 mod register;
 pub mod response;
 mod update;
+mod withdraw;
 
 use std::sync::Arc;
 
 pub use discovery::Discovery;
 pub use error::RegistrationError;
 pub use response::ClientInformation;
+pub use withdraw::{WithdrawalError, WithdrawalRequest};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, Management};
 use crate::fetch::Fetcher;
 use crate::keys::{KeyRing, RegistrarKeys};
 use crate::ratelimit::RateLimiter;
-use crate::resolve::{ResolveError, Resolver, ResolverOptions, VerifiedClient};
+use crate::resolve::{ListChecks, ResolveError, Resolver, ResolverOptions, VerifiedClient};
 use crate::startup::StartupError;
 use crate::statement::TrustedIssuers;
-use crate::status::StatusService;
+use crate::status::{EntryChange, StatusService};
+use crate::status_list::client::StatusListClient;
+use crate::status_list::publish::{self, ListPublisher};
 
 /// The URLs this registrar publishes, derived once from `public_url`.
 #[derive(Debug, Clone)]
@@ -38,6 +42,9 @@ pub(crate) struct Endpoints {
     pub(crate) issuer: String,
     pub(crate) registration: String,
     pub(crate) jwks: String,
+    /// The URI prefix of this registrar's status lists (`{public_url}/status-lists/`).
+    pub(crate) status_lists: String,
+    pub(crate) status_list_aggregation: String,
 }
 
 /// The registrar: its configuration, keys, trusted issuers and status store.
@@ -48,9 +55,13 @@ pub struct Registrar {
     endpoints: Endpoints,
     keys: KeyRing,
     clock: SharedClock,
-    issuers: TrustedIssuers,
+    issuers: Arc<TrustedIssuers>,
     fetcher: Fetcher,
     status: Option<Arc<StatusService>>,
+    /// The status lists this registrar publishes, with `management = "full"`.
+    lists: Option<Arc<ListPublisher>>,
+    /// Fetches the status lists of the statements' issuers.
+    list_client: Arc<StatusListClient>,
     resolver: Resolver,
     issuer_limit: Option<RateLimiter>,
     discovery: Discovery,
@@ -76,12 +87,37 @@ impl Registrar {
             ),
             Management::ReadOnly | Management::None => None,
         };
-        Ok(parts.assemble(config, status, clock))
+        let lists = match &status {
+            Some(store) if config.publishes_status_lists() => Some(
+                ListPublisher::start(
+                    config.status_lists.clone(),
+                    &config.public_url,
+                    store.clone(),
+                    parts.keys.clone(),
+                    clock.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        Ok(parts.assemble(config, status, lists, clock))
     }
 
     /// Everything but the status store: for tools that only verify client_ids.
     pub fn without_store(config: &Config) -> Result<Self, StartupError> {
-        Ok(Parts::load(config)?.assemble(config, None, crate::clock::system()))
+        Ok(Parts::load(config)?.assemble(config, None, None, crate::clock::system()))
+    }
+
+    /// The status lists this registrar publishes, if it does.
+    pub fn status_lists(&self) -> Option<&Arc<ListPublisher>> {
+        self.lists.as_ref()
+    }
+
+    /// The status list entry a write of `value` changes for `client`, when its client_id has
+    /// one in this registrar's lists.
+    pub(crate) fn list_entry(&self, client: &VerifiedClient, value: u8) -> Option<EntryChange> {
+        let status = client.claims.status.as_ref()?;
+        publish::entry_in(&self.endpoints.status_lists, &status.status_list, value)
     }
 
     /// The key set in force now.
@@ -150,7 +186,7 @@ impl Registrar {
 struct Parts {
     keys: KeyRing,
     fetcher: Fetcher,
-    issuers: TrustedIssuers,
+    issuers: Arc<TrustedIssuers>,
 }
 
 impl Parts {
@@ -176,7 +212,7 @@ impl Parts {
         Ok(Parts {
             keys: KeyRing::new(keys),
             fetcher,
-            issuers,
+            issuers: Arc::new(issuers),
         })
     }
 
@@ -184,6 +220,7 @@ impl Parts {
         self,
         config: &Config,
         status: Option<Arc<StatusService>>,
+        lists: Option<Arc<ListPublisher>>,
         clock: SharedClock,
     ) -> Registrar {
         let base = config.public_url.trim_end_matches('/');
@@ -191,7 +228,14 @@ impl Parts {
             issuer: config.issuer().to_owned(),
             registration: format!("{base}/register"),
             jwks: format!("{base}/jwks"),
+            status_lists: publish::list_base(base),
+            status_list_aggregation: format!("{base}/status-lists"),
         };
+        let list_client = Arc::new(StatusListClient::new(
+            self.fetcher.clone(),
+            None,
+            clock.clone(),
+        ));
         // client assertions name the OP: its issuer, or its token endpoint (RFC 7523 §3)
         let mut audiences = vec![endpoints.issuer.clone()];
         audiences.extend(config.token_endpoint.clone());
@@ -204,6 +248,13 @@ impl Parts {
             cache_entries: config.client_cache_entries,
             cache_max_bytes: config.client_cache_max_bytes,
             clock: clock.clone(),
+            lists: Some(ListChecks {
+                client: list_client.clone(),
+                // the store is this registrar's authority on its own clients
+                registrar_lists: false,
+                issuers: Some(self.issuers.clone()),
+                amendments: None,
+            }),
         });
         Registrar {
             discovery: Discovery::new(config, &endpoints),
@@ -214,6 +265,8 @@ impl Parts {
             issuers: self.issuers,
             fetcher: self.fetcher,
             status,
+            lists,
+            list_client,
             resolver,
             issuer_limit: config
                 .rate_limits

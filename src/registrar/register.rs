@@ -13,6 +13,7 @@ use crate::config::Management;
 use crate::ratelimit::Decision;
 use crate::resolve::VerifiedClient;
 use crate::statement;
+use crate::status_list::StatusClaim;
 
 impl Registrar {
     /// `request` is the JSON object of the request body (RFC 7591 §3.1).
@@ -72,6 +73,14 @@ impl Registrar {
                     "the software statement has expired".into(),
                 ));
             }
+            // The client_id is a Referenced Token (draft-ietf-oauth-status-list-18 §6.2): an
+            // index from this node's block, so nothing is written for it.
+            let status = match &self.lists {
+                Some(lists) => Some(StatusClaim {
+                    status_list: lists.next_reference().await?,
+                }),
+                None => None,
+            };
             let claims = ClientIdClaims {
                 iss: self.endpoints.issuer.clone(),
                 jti: client_id::new_jti()?,
@@ -84,6 +93,7 @@ impl Registrar {
                     .then(|| keys.registration_access_token().active_kid().to_owned()),
                 provenance: statement.map(provenance),
                 sector,
+                status,
                 metadata,
             };
             audit.client = Some(claims.jti.clone());

@@ -173,6 +173,8 @@ impl Registrar {
                     current.generation(),
                     &ClientStatus::Amended(amendment.clone()),
                     current.claims.exp,
+                    // verifiers with only the list learn the metadata changed
+                    self.list_entry(&current, crate::status_list::AMENDED),
                 )
                 .await?;
             if outcome != WriteOutcome::Written {

@@ -7,11 +7,13 @@
 //! Client authentication at a token endpoint is in [`authenticate`].
 
 mod authenticate;
+pub mod remote;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use authenticate::{AuthError, Credentials};
+pub use remote::RemoteAmendments;
 
 use crate::client_id::{self, ClientIdClaims, ClientIdError, Provenance};
 use crate::clock::{ClockError, SharedClock};
@@ -19,7 +21,11 @@ use crate::fetch::Fetcher;
 use crate::keys::{KeySource, VerificationKeys};
 use crate::metadata::{redirect, AuthMethod, ClientMetadata, GrantType, ResponseType};
 use crate::secret::Secret;
-use crate::status::{Amendment, ClientStatus, StatusService, StoreError};
+use crate::statement::TrustedIssuers;
+use crate::status::withdrawal::Registration;
+use crate::status::{Amendment, ClientStatus, StatusService, StoreError, WithdrawalStatus};
+use crate::status_list::client::{ListError, ListSigner, StatusListClient};
+use crate::status_list::{self as tsl, StatusReference};
 
 /// A client_id that verified, with its status record applied: the client as it is now.
 /// Cheap to clone.
@@ -121,6 +127,18 @@ pub enum InvalidClient {
     /// Its status record does not verify: fail closed.
     #[error("the client's status record is not trusted")]
     UntrustedRecord,
+    /// Its entry in the registrar's status list is not one a usable client has.
+    #[error("the registrar's status list marks the client {0}")]
+    Listed(&'static str),
+    /// The federation authority withdrew the software statement it registered with.
+    #[error("its software statement was withdrawn by its issuer (status {0})")]
+    StatementWithdrawn(&'static str),
+    /// The registrar, asked for the current metadata of an updated client, refused it.
+    #[error("the registrar refuses the client")]
+    RefusedByRegistrar,
+    /// The operator withdrew its software (`stateless-dcr revoke`).
+    #[error("its software was withdrawn by the operator ({})", .0.as_str())]
+    Withdrawn(WithdrawalStatus),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -133,6 +151,13 @@ pub enum ResolveError {
     /// The clock cannot tell whether the client_id has expired: fail closed.
     #[error(transparent)]
     Clock(#[from] ClockError),
+    /// A status list the client's status depends on cannot be read: fail closed, the client
+    /// may have been deleted or withdrawn.
+    #[error(transparent)]
+    StatusList(#[from] ListError),
+    /// The client was updated, and its current metadata cannot be obtained.
+    #[error("the client was updated and its current metadata cannot be obtained: {0}")]
+    Amendment(String),
 }
 
 impl From<InvalidClient> for ResolveError {
@@ -160,6 +185,23 @@ pub struct ResolverOptions {
     pub cache_max_bytes: u64,
     /// The time source of every expiry check (`crate::clock::system()` outside tests).
     pub clock: SharedClock,
+    /// Status checks by status list (draft-ietf-oauth-status-list-18).
+    pub lists: Option<ListChecks>,
+}
+
+/// Status checks made by Token Status List rather than by reading the status store.
+pub struct ListChecks {
+    /// Fetches, verifies and caches the lists.
+    pub client: Arc<StatusListClient>,
+    /// Check each client's entry in the registrar's lists: the mode of a node without the
+    /// status store, which needs only the registrar's JWKS and its lists.
+    pub registrar_lists: bool,
+    /// Check the statement a client registered with against its issuer's list; the issuers'
+    /// keys verify their lists.
+    pub issuers: Option<Arc<TrustedIssuers>>,
+    /// Where the current metadata of an updated (AMENDED) client comes from, on a node without
+    /// the status store.
+    pub amendments: Option<Arc<RemoteAmendments>>,
 }
 
 /// Turns client_ids into [`VerifiedClient`]s and authenticates clients.
@@ -176,6 +218,7 @@ pub struct Resolver {
     seen_assertions: moka::sync::Cache<String, u64>,
     /// How many unexpired assertions are remembered before new ones are refused.
     max_seen_assertions: u64,
+    lists: Option<ListChecks>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -201,6 +244,33 @@ impl moka::Expiry<Arc<str>, Arc<VerifiedClient>> for UntilExpiry {
         let now = self.0.now().unwrap_or(u64::MAX);
         Some(Duration::from_secs(exp.saturating_sub(now)))
     }
+}
+
+/// The status of a statement's entry in its issuer's list.
+pub async fn statement_status(
+    client: &StatusListClient,
+    issuers: &TrustedIssuers,
+    issuer: &str,
+    reference: &StatusReference,
+) -> Result<u8, ListError> {
+    client
+        .status(ListSigner::Issuer(issuers, issuer), reference)
+        .await
+}
+
+/// What the operator's withdrawals match a client on, for one of its provenances.
+fn registration<'a>(
+    provenance: Option<&'a Provenance>,
+    metadata: &'a ClientMetadata,
+    registered_at: u64,
+) -> Option<Registration<'a>> {
+    let provenance = provenance?;
+    Some(Registration {
+        issuer: &provenance.iss,
+        software_id: metadata.software_id.as_deref(),
+        statement_jti: provenance.jti.as_deref(),
+        registered_at,
+    })
 }
 
 /// What a verified client_id costs in memory, roughly: the token, its parsed claims and
@@ -233,6 +303,7 @@ impl Resolver {
             fetcher: options.fetcher,
             audiences: options.audiences,
             clock: options.clock,
+            lists: options.lists,
         }
     }
 
@@ -306,7 +377,11 @@ impl Resolver {
         crate::metrics::resolve(match &result {
             Ok(_) => "valid",
             Err(ResolveError::InvalidClient(InvalidClient::Revoked)) => "revoked",
+            Err(ResolveError::InvalidClient(
+                InvalidClient::Withdrawn(_) | InvalidClient::StatementWithdrawn(_),
+            )) => "withdrawn",
             Err(ResolveError::InvalidClient(_)) => "invalid",
+            Err(ResolveError::StatusList(_) | ResolveError::Amendment(_)) => "status_list_error",
             Err(_) => "store_error",
         });
         result
@@ -319,24 +394,112 @@ impl Resolver {
         remember: Remember,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
         let client = self.verify_with(keys, client_id, remember)?;
-        let Some(status) = &self.status else {
-            return Ok(client);
+        let client = match &self.status {
+            Some(store) => self.apply_record(store, client).await?,
+            None => self.apply_registrar_list(client).await?,
         };
-        let status = match status.status(client.jti()).await {
-            Ok(status) => status,
-            Err(StoreError::Corrupt(detail)) => {
-                tracing::error!(%detail, "status record failed verification; client refused");
-                return Err(InvalidClient::UntrustedRecord.into());
+        self.check_statement_status(&client).await?;
+        Ok(client)
+    }
+
+    /// The client's status record, and the operator's withdrawals: the store is authoritative.
+    async fn apply_record(
+        &self,
+        store: &StatusService,
+        client: Arc<VerifiedClient>,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let untrusted = |e: StoreError| match e {
+            StoreError::Corrupt(detail) => {
+                tracing::error!(%detail, "a status record failed verification; client refused");
+                ResolveError::InvalidClient(InvalidClient::UntrustedRecord)
             }
-            Err(e) => return Err(e.into()),
+            other => other.into(),
         };
-        match status.as_ref() {
-            ClientStatus::Active => Ok(client),
-            ClientStatus::Revoked => Err(InvalidClient::Revoked.into()),
-            ClientStatus::Amended(amendment) => Ok(Arc::new(VerifiedClient {
+        let status = store.status(client.jti()).await.map_err(untrusted)?;
+        let client = match status.as_ref() {
+            ClientStatus::Active => client,
+            ClientStatus::Revoked => return Err(InvalidClient::Revoked.into()),
+            ClientStatus::Amended(amendment) => Arc::new(VerifiedClient {
                 amendment: Some(amendment.clone()),
                 ..client.as_ref().clone()
-            })),
+            }),
+        };
+        let withdrawals = store.withdrawal_set().await.map_err(untrusted)?;
+        if !withdrawals.is_empty() {
+            // the registration as first made, and as it is now after updates
+            let iat = client.claims.iat;
+            let first = registration(
+                client.claims.provenance.as_ref(),
+                &client.claims.metadata,
+                iat,
+            );
+            let now = registration(client.provenance(), client.metadata(), iat);
+            for registration in [first, now].iter().flatten() {
+                if let Some(withdrawal) = withdrawals.covering(registration) {
+                    return Err(InvalidClient::Withdrawn(withdrawal.status).into());
+                }
+            }
+        }
+        Ok(client)
+    }
+
+    /// Without the store: the client's entry in the registrar's status list, when this
+    /// resolver checks lists and the client_id has one.
+    async fn apply_registrar_list(
+        &self,
+        client: Arc<VerifiedClient>,
+    ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let Some(lists) = self.lists.as_ref().filter(|l| l.registrar_lists) else {
+            return Ok(client);
+        };
+        let Some(status) = &client.claims.status else {
+            // issued without an entry (management other than "full"): it cannot change
+            return Ok(client);
+        };
+        let signer = ListSigner::Registrar(&self.keys);
+        match lists.client.status(signer, &status.status_list).await? {
+            tsl::VALID => Ok(client),
+            tsl::INVALID => Err(InvalidClient::Revoked.into()),
+            tsl::AMENDED => {
+                let source = lists.amendments.as_ref().ok_or_else(|| {
+                    ResolveError::Amendment(
+                        "no registrar to ask is configured (registrar_resolve_token)".into(),
+                    )
+                })?;
+                let amendment = source.current(&client).await?;
+                Ok(Arc::new(VerifiedClient {
+                    amendment: Some(amendment),
+                    ..client.as_ref().clone()
+                }))
+            }
+            other => Err(InvalidClient::Listed(tsl::status_name(other)).into()),
+        }
+    }
+
+    /// The statement the client's current metadata came from, against its issuer's list.
+    async fn check_statement_status(&self, client: &VerifiedClient) -> Result<(), ResolveError> {
+        let Some(provenance) = client.provenance() else {
+            return Ok(());
+        };
+        let Some(reference) = &provenance.status else {
+            return Ok(());
+        };
+        let Some(issuers) = self
+            .lists
+            .as_ref()
+            .and_then(|l| l.issuers.as_ref().map(|i| (l, i)))
+        else {
+            // a resolver that cannot check cannot vouch for the client
+            return Err(ListError::Keys(format!(
+                "the client's software statement has a status list, and this resolver checks no issuer's lists ({})",
+                reference.uri
+            ))
+            .into());
+        };
+        let (lists, issuers) = issuers;
+        match statement_status(&lists.client, issuers, &provenance.iss, reference).await? {
+            tsl::VALID => Ok(()),
+            other => Err(InvalidClient::StatementWithdrawn(tsl::status_name(other)).into()),
         }
     }
 
@@ -382,6 +545,7 @@ pub(crate) mod tests {
             cache_entries: 100,
             cache_max_bytes: 1 << 20,
             clock: crate::clock::system(),
+            lists: None,
         }
     }
 
@@ -396,6 +560,7 @@ pub(crate) mod tests {
             access_token_kid: None,
             provenance: None,
             sector: None,
+            status: None,
             metadata: ClientMetadata::parse(metadata.as_object().unwrap(), SubjectType::Public)
                 .unwrap(),
         };

@@ -17,6 +17,10 @@ use super::ClientStatus;
 pub struct StatusCache {
     entries: moka::future::Cache<String, Arc<ClientStatus>>,
     changes: AtomicU64,
+    /// Moves when a status list entry may have changed (the signed lists are then stale).
+    list_changes: AtomicU64,
+    /// Moves when a withdrawal was stored or lifted (the set in memory is then stale).
+    withdrawal_changes: AtomicU64,
 }
 
 /// The change counter as a lookup found it before reading the store.
@@ -31,6 +35,8 @@ impl StatusCache {
                 .time_to_live(ttl.max(Duration::from_secs(1)))
                 .build(),
             changes: AtomicU64::new(0),
+            list_changes: AtomicU64::new(0),
+            withdrawal_changes: AtomicU64::new(0),
         })
     }
 
@@ -60,7 +66,25 @@ impl StatusCache {
     /// Changes may have been missed (a lost subscription): forget everything.
     pub fn changed_all(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
+        self.list_changed();
+        self.withdrawals_changed();
         self.entries.invalidate_all();
+    }
+
+    pub fn list_changed(&self) {
+        self.list_changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn list_changes(&self) -> u64 {
+        self.list_changes.load(Ordering::SeqCst)
+    }
+
+    pub fn withdrawals_changed(&self) {
+        self.withdrawal_changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn withdrawal_changes(&self) -> u64 {
+        self.withdrawal_changes.load(Ordering::SeqCst)
     }
 }
 

@@ -7,12 +7,28 @@ use std::sync::Arc;
 
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{RecordState, StatusStore, StoreError, StoredRecord, WriteOutcome};
+use super::{
+    EntryChange, IndexBlock, LiftOutcome, ListContent, PutOutcome, RecordState, StatusStore,
+    StoreError, StoredRecord, WithdrawalStatus, WriteOutcome,
+};
 use crate::clock::SharedClock;
+use crate::status_list::{array, REGISTRAR_BITS};
 
 /// jti → (state, generation, signed record, expires_at; 0 = never).
 /// state: 1 = amended, 2 = revoked.
 const RECORDS: TableDefinition<&str, (u8, u64, &str, u64)> = TableDefinition::new("status_records");
+/// "current" → (the list indexes are handed out from, its next free index).
+const ALLOCATION: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("status_list_allocation");
+/// list → its number of entries, fixed when it was started.
+const LISTS: TableDefinition<u64, u64> = TableDefinition::new("status_lists");
+/// (list, byte offset) → the byte: only bytes with an entry that is not VALID are stored.
+const LIST_BYTES: TableDefinition<(u64, u64), u8> = TableDefinition::new("status_list_bytes");
+/// withdrawal id → (state, signed record); state: 1 = invalid, 2 = suspended.
+const WITHDRAWALS: TableDefinition<&str, (u8, &str)> = TableDefinition::new("withdrawals");
+
+const WITHDRAWN_INVALID: u8 = 1;
+const WITHDRAWN_SUSPENDED: u8 = 2;
 
 const AMENDED: u8 = 1;
 const REVOKED: u8 = 2;
@@ -111,17 +127,9 @@ impl EmbeddedStore {
 
 impl StatusStore for EmbeddedStore {
     async fn load(&self, jti: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let db = self.db.clone();
         let jti = jti.to_owned();
         let now = self.clock.now().map_err(unavailable)?;
-        tokio::task::spawn_blocking(move || {
-            let guard = db
-                .read()
-                .map_err(|_| unavailable("the status store lock is poisoned"))?;
-            let db = guard
-                .as_ref()
-                .ok_or_else(|| unavailable("the status store is closed"))?;
-            let txn = db.begin_read().map_err(unavailable)?;
+        self.read_transaction(move |txn| {
             let table = match txn.open_table(RECORDS) {
                 Ok(table) => table,
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -141,7 +149,6 @@ impl StatusStore for EmbeddedStore {
             }))
         })
         .await
-        .map_err(unavailable)?
     }
 
     async fn write(
@@ -149,19 +156,12 @@ impl StatusStore for EmbeddedStore {
         jti: &str,
         expected_generation: u64,
         record: &StoredRecord,
+        entry: Option<EntryChange>,
     ) -> Result<WriteOutcome, StoreError> {
-        let db = self.db.clone();
         let jti = jti.to_owned();
         let record = record.clone();
         let now = self.clock.now().map_err(unavailable)?;
-        tokio::task::spawn_blocking(move || {
-            let guard = db
-                .read()
-                .map_err(|_| unavailable("the status store lock is poisoned"))?;
-            let Some(Db::ReadWrite(db)) = guard.as_ref() else {
-                return Err(unavailable("the status store is read-only or closed"));
-            };
-            let txn = db.begin_write().map_err(unavailable)?;
+        self.write_transaction(move |txn| {
             let outcome = {
                 let mut table = txn.open_table(RECORDS).map_err(unavailable)?;
                 let current = table.get(jti.as_str()).map_err(unavailable)?.map(|g| {
@@ -169,7 +169,7 @@ impl StatusStore for EmbeddedStore {
                     (state, generation, expires)
                 });
                 let current_generation = match current {
-                    Some((REVOKED, _, _)) => return Ok(WriteOutcome::AlreadyRevoked),
+                    Some((REVOKED, _, _)) => return Ok((WriteOutcome::AlreadyRevoked, false)),
                     Some((_, generation, expires)) if expires == 0 || expires > now => generation,
                     _ => 0,
                 };
@@ -197,16 +197,226 @@ impl StatusStore for EmbeddedStore {
                 }
             };
             if outcome == WriteOutcome::Written {
+                if let Some(entry) = entry {
+                    // in the same transaction: the record and its list entry commit together
+                    let mut bytes = txn.open_table(LIST_BYTES).map_err(unavailable)?;
+                    let (offset, shift) = array::entry_position(REGISTRAR_BITS, entry.idx);
+                    let key = (entry.list, offset);
+                    let current = bytes
+                        .get(key)
+                        .map_err(unavailable)?
+                        .map_or(0, |g| g.value());
+                    let next = array::set_in_byte(current, REGISTRAR_BITS, shift, entry.value);
+                    bytes.insert(key, next).map_err(unavailable)?;
+                }
+            }
+            Ok((outcome, outcome == WriteOutcome::Written))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn allocate_indexes(&self, capacity: u64, count: u64) -> Result<IndexBlock, StoreError> {
+        if count == 0 || count > capacity {
+            return Err(StoreError::Internal(format!(
+                "cannot allocate {count} indexes in lists of {capacity}"
+            )));
+        }
+        self.write_transaction(move |txn| {
+            let mut allocation = txn.open_table(ALLOCATION).map_err(unavailable)?;
+            let mut lists = txn.open_table(LISTS).map_err(unavailable)?;
+            let current = allocation
+                .get("current")
+                .map_err(unavailable)?
+                .map(|g| g.value());
+            let room = |list: u64, next: u64| -> Result<bool, StoreError> {
+                let size = lists
+                    .get(list)
+                    .map_err(unavailable)?
+                    .map_or(0, |g| g.value());
+                Ok(next.checked_add(count).is_some_and(|end| end <= size))
+            };
+            let (list, start) = match current {
+                Some((list, next)) if room(list, next)? => (list, next),
+                other => {
+                    let list = match other {
+                        Some((list, _)) => list
+                            .checked_add(1)
+                            .ok_or_else(|| StoreError::Internal("no list id left".into()))?,
+                        None => 0,
+                    };
+                    lists.insert(list, capacity).map_err(unavailable)?;
+                    (list, 0)
+                }
+            };
+            // start + count <= the list's size, checked above
+            let end = start + count;
+            allocation
+                .insert("current", (list, end))
+                .map_err(unavailable)?;
+            Ok((IndexBlock { list, start, end }, true))
+        })
+        .await
+    }
+
+    async fn list_content(&self, list: u64) -> Result<Option<ListContent>, StoreError> {
+        self.read_transaction(move |txn| {
+            let capacity = match txn.open_table(LISTS) {
+                Ok(lists) => lists.get(list).map_err(unavailable)?.map(|g| g.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(unavailable(e)),
+            };
+            let Some(capacity) = capacity else {
+                return Ok(None);
+            };
+            let mut bytes = Vec::new();
+            match txn.open_table(LIST_BYTES) {
+                Ok(table) => {
+                    for item in table
+                        .range((list, 0)..=(list, u64::MAX))
+                        .map_err(unavailable)?
+                    {
+                        let (key, value) = item.map_err(unavailable)?;
+                        let offset = usize::try_from(key.value().1)
+                            .map_err(|_| StoreError::Corrupt("list byte offset".into()))?;
+                        if offset >= bytes.len() {
+                            bytes.resize(offset + 1, 0);
+                        }
+                        bytes[offset] = value.value();
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            Ok(Some(ListContent { capacity, bytes }))
+        })
+        .await
+    }
+
+    async fn list_count(&self) -> Result<u64, StoreError> {
+        self.read_transaction(|txn| match txn.open_table(ALLOCATION) {
+            Ok(table) => Ok(table
+                .get("current")
+                .map_err(unavailable)?
+                .map_or(0, |g| g.value().0.saturating_add(1))),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(unavailable(e)),
+        })
+        .await
+    }
+
+    async fn withdrawals(&self) -> Result<Vec<String>, StoreError> {
+        self.read_transaction(|txn| match txn.open_table(WITHDRAWALS) {
+            Ok(table) => {
+                let mut all = Vec::new();
+                for item in table.iter().map_err(unavailable)? {
+                    let (_, value) = item.map_err(unavailable)?;
+                    all.push(value.value().1.to_owned());
+                }
+                Ok(all)
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(unavailable(e)),
+        })
+        .await
+    }
+
+    async fn put_withdrawal(
+        &self,
+        id: &str,
+        status: WithdrawalStatus,
+        signed: &str,
+    ) -> Result<PutOutcome, StoreError> {
+        let (id, signed) = (id.to_owned(), signed.to_owned());
+        self.write_transaction(move |txn| {
+            let mut table = txn.open_table(WITHDRAWALS).map_err(unavailable)?;
+            let existing = table
+                .get(id.as_str())
+                .map_err(unavailable)?
+                .map(|g| g.value().0);
+            if existing == Some(WITHDRAWN_INVALID) && status == WithdrawalStatus::Suspended {
+                return Ok((PutOutcome::Permanent, false));
+            }
+            let state = match status {
+                WithdrawalStatus::Invalid => WITHDRAWN_INVALID,
+                WithdrawalStatus::Suspended => WITHDRAWN_SUSPENDED,
+            };
+            table
+                .insert(id.as_str(), (state, signed.as_str()))
+                .map_err(unavailable)?;
+            Ok((PutOutcome::Written, true))
+        })
+        .await
+    }
+
+    async fn lift_withdrawal(&self, id: &str) -> Result<LiftOutcome, StoreError> {
+        let id = id.to_owned();
+        self.write_transaction(move |txn| {
+            let mut table = txn.open_table(WITHDRAWALS).map_err(unavailable)?;
+            let existing = table
+                .get(id.as_str())
+                .map_err(unavailable)?
+                .map(|g| g.value().0);
+            match existing {
+                None => Ok((LiftOutcome::NotFound, false)),
+                Some(WITHDRAWN_INVALID) => Ok((LiftOutcome::Permanent, false)),
+                Some(_) => {
+                    table.remove(id.as_str()).map_err(unavailable)?;
+                    Ok((LiftOutcome::Lifted, true))
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Run `work` in one write transaction on a blocking thread; it answers its result and
+    /// whether to commit.
+    async fn write_transaction<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> Result<(T, bool), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = db
+                .read()
+                .map_err(|_| unavailable("the status store lock is poisoned"))?;
+            let Some(Db::ReadWrite(db)) = guard.as_ref() else {
+                return Err(unavailable("the status store is read-only or closed"));
+            };
+            let txn = db.begin_write().map_err(unavailable)?;
+            let (result, commit) = work(&txn)?;
+            if commit {
                 txn.commit().map_err(unavailable)?;
             }
-            Ok(outcome)
+            Ok(result)
         })
         .await
         .map_err(unavailable)?
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
+    /// Run `work` in one read transaction on a blocking thread.
+    async fn read_transaction<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = db
+                .read()
+                .map_err(|_| unavailable("the status store lock is poisoned"))?;
+            let db = guard
+                .as_ref()
+                .ok_or_else(|| unavailable("the status store is closed"))?;
+            let txn = db.begin_read().map_err(unavailable)?;
+            work(&txn)
+        })
+        .await
+        .map_err(unavailable)?
     }
 }
 
@@ -238,19 +448,19 @@ mod tests {
         let clock = FixedClock::new(500);
         let store = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
         let amended = |expires_at| record(RecordState::Amended { generation: 1 }, Some(expires_at));
-        let outcome = store.write("jti", 0, &amended(1_000)).await.unwrap();
+        let outcome = store.write("jti", 0, &amended(1_000), None).await.unwrap();
         assert_eq!(outcome, WriteOutcome::Written);
         clock.set(999);
         assert!(store.load("jti").await.unwrap().is_some());
         clock.set(1_000);
         assert!(store.load("jti").await.unwrap().is_none());
         // an expired record no longer holds its generation: a write expects 0 again
-        let outcome = store.write("jti", 0, &amended(2_000)).await.unwrap();
+        let outcome = store.write("jti", 0, &amended(2_000), None).await.unwrap();
         assert_eq!(outcome, WriteOutcome::Written);
         // a record without expiry is kept forever, and a restart drops only expired ones
         for (jti, expires_at) in [("forever", None), ("short", Some(1_500))] {
             let revoked = record(RecordState::Revoked, expires_at);
-            store.write(jti, 0, &revoked).await.unwrap();
+            store.write(jti, 0, &revoked, None).await.unwrap();
         }
         drop(store);
         clock.set(1_500);
@@ -267,19 +477,124 @@ mod tests {
             .await
             .unwrap();
         let amended = record(RecordState::Amended { generation: 1 }, None);
-        store.write("jti", 0, &amended).await.unwrap();
+        store.write("jti", 0, &amended, None).await.unwrap();
         let revoked = record(RecordState::Revoked, None);
         assert_eq!(
-            store.write("jti", 0, &revoked).await.unwrap(),
+            store.write("jti", 0, &revoked, None).await.unwrap(),
             WriteOutcome::Conflict
         );
         assert_eq!(
-            store.write("jti", 1, &revoked).await.unwrap(),
+            store.write("jti", 1, &revoked, None).await.unwrap(),
             WriteOutcome::Written
         );
         assert_eq!(
-            store.write("jti", 1, &revoked).await.unwrap(),
+            store.write("jti", 1, &revoked, None).await.unwrap(),
             WriteOutcome::AlreadyRevoked
+        );
+    }
+
+    #[tokio::test]
+    async fn the_list_entry_changes_with_its_record_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb"), crate::clock::system())
+            .await
+            .unwrap();
+        let block = store.allocate_indexes(16, 8).await.unwrap();
+        assert_eq!((block.list, block.start, block.end), (0, 0, 8));
+        let entry = |idx, value| {
+            Some(EntryChange {
+                list: 0,
+                idx,
+                value,
+            })
+        };
+        let amended = record(RecordState::Amended { generation: 1 }, None);
+        store.write("a", 0, &amended, entry(5, 3)).await.unwrap();
+        // a write that loses its condition changes no bit either
+        let outcome = store
+            .write("a", 0, &record(RecordState::Revoked, None), entry(5, 1))
+            .await
+            .unwrap();
+        assert_eq!(outcome, WriteOutcome::Conflict);
+        let content = store.list_content(0).await.unwrap().unwrap();
+        assert_eq!(content.capacity, 16);
+        // index 5: the second 2-bit entry of byte 1
+        assert_eq!(content.bytes, vec![0, 0b0000_1100]);
+        store
+            .write("a", 1, &record(RecordState::Revoked, None), entry(5, 1))
+            .await
+            .unwrap();
+        let content = store.list_content(0).await.unwrap().unwrap();
+        assert_eq!(content.bytes, vec![0, 0b0000_0100]);
+        assert!(store.list_content(1).await.unwrap().is_none());
+        assert_eq!(store.list_count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn blocks_fill_a_list_then_start_the_next_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let clock = crate::clock::system();
+        let store = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
+        let mut blocks = Vec::new();
+        for _ in 0..3 {
+            let b = store.allocate_indexes(20, 8).await.unwrap();
+            blocks.push((b.list, b.start, b.end));
+        }
+        // 0..8 and 8..16 fit a list of 20; 16..24 does not, so list 1 starts
+        assert_eq!(blocks, vec![(0, 0, 8), (0, 8, 16), (1, 0, 8)]);
+        store.close().await.unwrap();
+        drop(store);
+        let store = EmbeddedStore::open(&path, clock).await.unwrap();
+        // a larger capacity applies to lists started from now on
+        let b = store.allocate_indexes(40, 8).await.unwrap();
+        assert_eq!((b.list, b.start, b.end), (1, 8, 16));
+        assert_eq!(store.list_content(0).await.unwrap().unwrap().capacity, 20);
+        assert_eq!(store.list_count().await.unwrap(), 2);
+        assert!(store.allocate_indexes(4, 8).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_withdrawal_is_neither_lifted_nor_weakened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb"), crate::clock::system())
+            .await
+            .unwrap();
+        let put = |id: &'static str, status| {
+            let store = &store;
+            async move { store.put_withdrawal(id, status, "signed").await.unwrap() }
+        };
+        assert_eq!(
+            put("s", WithdrawalStatus::Suspended).await,
+            PutOutcome::Written
+        );
+        assert_eq!(
+            store.lift_withdrawal("s").await.unwrap(),
+            LiftOutcome::Lifted
+        );
+        assert_eq!(
+            store.lift_withdrawal("s").await.unwrap(),
+            LiftOutcome::NotFound
+        );
+        assert_eq!(
+            put("p", WithdrawalStatus::Invalid).await,
+            PutOutcome::Written
+        );
+        assert_eq!(
+            put("p", WithdrawalStatus::Suspended).await,
+            PutOutcome::Permanent
+        );
+        assert_eq!(
+            put("p", WithdrawalStatus::Invalid).await,
+            PutOutcome::Written
+        );
+        assert_eq!(
+            store.lift_withdrawal("p").await.unwrap(),
+            LiftOutcome::Permanent
+        );
+        assert_eq!(
+            store.withdrawals().await.unwrap(),
+            vec!["signed".to_owned()]
         );
     }
 }

@@ -13,16 +13,24 @@
 //! elsewhere). Lookups go through a bounded moka cache, so resolving a client that was never
 //! updated or deleted does not reach the store on every request.
 
+//!
+//! The same stores keep the registrar's Token Status Lists (`crate::status_list`): the index
+//! blocks handed out to nodes, and the byte array of each list, changed in the same transaction
+//! (redb) or script (Redis) as the record whose status it mirrors; and the operator's
+//! withdrawals ([`withdrawal`]).
+
 mod cache;
 pub mod embedded;
 pub mod record;
 pub mod redis;
+pub mod withdrawal;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use serde::Deserialize;
 
 use crate::clock::SharedClock;
@@ -31,6 +39,7 @@ use crate::secret::Secret;
 
 use cache::StatusCache;
 pub use record::{Amendment, ClientStatus, UpdateRequest};
+pub use withdrawal::{Withdrawal, WithdrawalSet, WithdrawalStatus};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -71,10 +80,54 @@ pub struct StoredRecord {
     pub expires_at: Option<u64>,
 }
 
+/// A status list entry written together with a record: the registrar's lists have two bits
+/// per entry (`crate::status_list::REGISTRAR_BITS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryChange {
+    pub list: u64,
+    pub idx: u64,
+    pub value: u8,
+}
+
+/// Consecutive indexes `[start, end)` of one list, handed to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexBlock {
+    pub list: u64,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// A list as stored: its number of entries, fixed when the list was started, and its bytes up
+/// to the last one ever set (the rest are VALID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListContent {
+    pub capacity: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// What storing a withdrawal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// A permanent (INVALID) withdrawal of the same target exists; a suspension cannot replace
+    /// it.
+    Permanent,
+}
+
+/// What lifting a withdrawal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiftOutcome {
+    Lifted,
+    NotFound,
+    /// INVALID withdrawals are permanent.
+    Permanent,
+}
+
 /// The operations a status store offers. `write` is conditional: it succeeds only while the
 /// stored generation is `expected_generation` (0 = no record) and the client is not revoked, so
 /// that a delete can never be undone by a concurrent update, and neither an update nor a delete
-/// can be made with a registration access token that an update has already rotated.
+/// can be made with a registration access token that an update has already rotated. The status
+/// list entry of the client changes with the record or not at all.
 pub trait StatusStore: Send + Sync {
     fn load(
         &self,
@@ -85,8 +138,35 @@ pub trait StatusStore: Send + Sync {
         jti: &str,
         expected_generation: u64,
         record: &StoredRecord,
+        entry: Option<EntryChange>,
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `count` fresh indexes of the current list, or of a new list of `capacity` entries when the
+    /// current one cannot hold them; never the same index twice, across restarts and nodes.
+    fn allocate_indexes(
+        &self,
+        capacity: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<IndexBlock, StoreError>> + Send;
+    /// The list `list`, if it was ever started.
+    fn list_content(
+        &self,
+        list: u64,
+    ) -> impl Future<Output = Result<Option<ListContent>, StoreError>> + Send;
+    /// How many lists were started: they are `0..count`.
+    fn list_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Every signed withdrawal record.
+    fn withdrawals(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    fn put_withdrawal(
+        &self,
+        id: &str,
+        status: WithdrawalStatus,
+        signed: &str,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+    fn lift_withdrawal(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<LiftOutcome, StoreError>> + Send;
 }
 
 /// Which store, and how it is cached (the `[status_store]` configuration section).
@@ -137,12 +217,19 @@ pub enum AnyStore {
     Redis(redis::RedisStore),
 }
 
+/// Call the same method on whichever store it is.
+macro_rules! either {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            AnyStore::Embedded($s) => $call.await,
+            AnyStore::Redis($s) => $call.await,
+        }
+    };
+}
+
 impl StatusStore for AnyStore {
     async fn load(&self, jti: &str) -> Result<Option<StoredRecord>, StoreError> {
-        match self {
-            AnyStore::Embedded(s) => s.load(jti).await,
-            AnyStore::Redis(s) => s.load(jti).await,
-        }
+        either!(self, s => s.load(jti))
     }
 
     async fn write(
@@ -150,19 +237,50 @@ impl StatusStore for AnyStore {
         jti: &str,
         expected_generation: u64,
         record: &StoredRecord,
+        entry: Option<EntryChange>,
     ) -> Result<WriteOutcome, StoreError> {
-        match self {
-            AnyStore::Embedded(s) => s.write(jti, expected_generation, record).await,
-            AnyStore::Redis(s) => s.write(jti, expected_generation, record).await,
-        }
+        either!(self, s => s.write(jti, expected_generation, record, entry))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            AnyStore::Embedded(s) => s.ping().await,
-            AnyStore::Redis(s) => s.ping().await,
-        }
+        either!(self, s => s.ping())
     }
+
+    async fn allocate_indexes(&self, capacity: u64, count: u64) -> Result<IndexBlock, StoreError> {
+        either!(self, s => s.allocate_indexes(capacity, count))
+    }
+
+    async fn list_content(&self, list: u64) -> Result<Option<ListContent>, StoreError> {
+        either!(self, s => s.list_content(list))
+    }
+
+    async fn list_count(&self) -> Result<u64, StoreError> {
+        either!(self, s => s.list_count())
+    }
+
+    async fn withdrawals(&self) -> Result<Vec<String>, StoreError> {
+        either!(self, s => s.withdrawals())
+    }
+
+    async fn put_withdrawal(
+        &self,
+        id: &str,
+        status: WithdrawalStatus,
+        signed: &str,
+    ) -> Result<PutOutcome, StoreError> {
+        either!(self, s => s.put_withdrawal(id, status, signed))
+    }
+
+    async fn lift_withdrawal(&self, id: &str) -> Result<LiftOutcome, StoreError> {
+        either!(self, s => s.lift_withdrawal(id))
+    }
+}
+
+/// The withdrawals as last read from the store, with the change counter they were read at.
+struct WithdrawalSnapshot {
+    set: Arc<WithdrawalSet>,
+    epoch: u64,
+    loaded_at: Instant,
 }
 
 /// The store with its cache, and the keys that verify records.
@@ -174,6 +292,11 @@ pub struct StatusService {
     /// Whether this node writes records (the registrar), or only reads them (an edge node).
     writable: bool,
     clock: SharedClock,
+    /// The withdrawals in force, re-read after a change (this node's, or one announced by
+    /// Redis) and at least every `cache_ttl_secs`.
+    withdrawals: ArcSwap<Option<WithdrawalSnapshot>>,
+    withdrawals_reload: tokio::sync::Mutex<()>,
+    cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for StatusService {
@@ -244,6 +367,9 @@ impl StatusService {
             keys,
             writable,
             clock,
+            withdrawals: ArcSwap::from_pointee(None),
+            withdrawals_reload: tokio::sync::Mutex::new(()),
+            cache_ttl: Duration::from_secs(config.cache_ttl_secs.max(1)),
         }))
     }
 
@@ -267,7 +393,7 @@ impl StatusService {
     }
 
     /// Write an amendment or a revocation for `jti`, signed with `keys`, conditional on the
-    /// generation the caller authenticated against.
+    /// generation the caller authenticated against, with the client's status list entry.
     pub async fn write(
         &self,
         keys: &RegistrarKeys,
@@ -275,6 +401,7 @@ impl StatusService {
         expected_generation: u64,
         status: &ClientStatus,
         expires_at: Option<u64>,
+        entry: Option<EntryChange>,
     ) -> Result<WriteOutcome, StoreError> {
         let state = match status {
             ClientStatus::Amended(a) => RecordState::Amended {
@@ -287,11 +414,7 @@ impl StatusService {
                 ))
             }
         };
-        if !self.writable {
-            return Err(StoreError::Unavailable(
-                "this node only reads the status store".into(),
-            ));
-        }
+        self.require_writable()?;
         let now = self
             .clock
             .now()
@@ -302,9 +425,108 @@ impl StatusService {
             signed,
             expires_at,
         };
-        let outcome = self.store.write(jti, expected_generation, &stored).await;
-        // Whatever happened, this node's view of the client must come from the store again.
+        let outcome = self
+            .store
+            .write(jti, expected_generation, &stored, entry)
+            .await;
+        // Whatever happened, this node's view of the client (and of its list) must come from
+        // the store again.
+        if entry.is_some() {
+            self.cache.list_changed();
+        }
         self.cache.changed(jti).await;
+        outcome
+    }
+
+    fn require_writable(&self) -> Result<(), StoreError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "this node only reads the status store".into(),
+            ))
+        }
+    }
+
+    /// `count` fresh status list indexes (see [`StatusStore::allocate_indexes`]).
+    pub async fn allocate_indexes(
+        &self,
+        capacity: u64,
+        count: u64,
+    ) -> Result<IndexBlock, StoreError> {
+        self.require_writable()?;
+        self.store.allocate_indexes(capacity, count).await
+    }
+
+    pub async fn list_content(&self, list: u64) -> Result<Option<ListContent>, StoreError> {
+        self.store.list_content(list).await
+    }
+
+    pub async fn list_count(&self) -> Result<u64, StoreError> {
+        self.store.list_count().await
+    }
+
+    /// A counter that moves whenever an entry of any list may have changed, on this node or
+    /// (with Redis) another one: a signed list older than a change is signed again.
+    pub fn list_changes(&self) -> u64 {
+        self.cache.list_changes()
+    }
+
+    /// The withdrawals in force. Cheap when nothing changed: one atomic load and a clock read.
+    /// A record that does not verify fails the call: a withdrawal is never silently skipped.
+    pub async fn withdrawal_set(&self) -> Result<Arc<WithdrawalSet>, StoreError> {
+        if let Some(set) = self.current_withdrawals() {
+            return Ok(set);
+        }
+        let _reloading = self.withdrawals_reload.lock().await;
+        if let Some(set) = self.current_withdrawals() {
+            return Ok(set);
+        }
+        let epoch = self.cache.withdrawal_changes();
+        let verifiers = &self.keys.verification().verifiers;
+        let records = self.store.withdrawals().await?;
+        let mut withdrawals = Vec::with_capacity(records.len());
+        for signed in &records {
+            withdrawals.push(withdrawal::verify(verifiers, signed)?);
+        }
+        let set = Arc::new(WithdrawalSet::new(withdrawals));
+        self.withdrawals.store(Arc::new(Some(WithdrawalSnapshot {
+            set: set.clone(),
+            epoch,
+            loaded_at: Instant::now(),
+        })));
+        Ok(set)
+    }
+
+    fn current_withdrawals(&self) -> Option<Arc<WithdrawalSet>> {
+        let snapshot = self.withdrawals.load();
+        let snapshot = snapshot.as_ref().as_ref()?;
+        (snapshot.epoch == self.cache.withdrawal_changes()
+            && snapshot.loaded_at.elapsed() < self.cache_ttl)
+            .then(|| snapshot.set.clone())
+    }
+
+    /// Store a withdrawal signed with `keys`; a suspension never replaces a permanent one.
+    pub async fn put_withdrawal(
+        &self,
+        keys: &RegistrarKeys,
+        withdrawal: &Withdrawal,
+    ) -> Result<PutOutcome, StoreError> {
+        self.require_writable()?;
+        let signed = withdrawal::sign(keys.signing_key(), withdrawal)?;
+        let outcome = self
+            .store
+            .put_withdrawal(&withdrawal.id, withdrawal.status, &signed)
+            .await;
+        self.cache.withdrawals_changed();
+        outcome
+    }
+
+    /// Lift a suspension.
+    pub async fn lift_withdrawal(&self, id: &str) -> Result<LiftOutcome, StoreError> {
+        self.require_writable()?;
+        let outcome = self.store.lift_withdrawal(id).await;
+        self.cache.withdrawals_changed();
         outcome
     }
 

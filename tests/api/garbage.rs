@@ -206,6 +206,70 @@ async fn other_methods_and_paths() {
     let answer = Answer::from(app.client.get(app.url("/nowhere")).send().await.unwrap()).await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.body["error"], "not_found");
+    // RFC 9110 §15.5.6: a resource that exists answers other methods with 405 and Allow
+    for path in ["/jwks", "/.well-known/openid-configuration", "/health/live"] {
+        for method in [
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let response = app.client.request(method.clone(), app.url(path)).send();
+            let answer = Answer::from(response.await.unwrap()).await;
+            answer.assert_error(405, "invalid_request");
+            assert_eq!(answer.header("allow"), Some("GET, HEAD"), "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    // RFC 9110 §9.1, §9.3.2: GET resources support HEAD, with the same header fields
+    let app = spawn_app().await;
+    let registered = app.register_web_client().await;
+    let uri = registered["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    for path in [
+        app.url("/jwks"),
+        app.url("/.well-known/openid-configuration"),
+        app.url("/health/live"),
+        app.url("/health/ready"),
+        uri,
+    ] {
+        let get = app
+            .client
+            .get(&path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let head = app
+            .client
+            .head(&path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_eq!(head.status(), get.status(), "{path}");
+        for name in ["content-type", "cache-control"] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "{name} of {path}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} sent a body"
+        );
+    }
+    // without the token, HEAD of the configuration endpoint is refused like GET
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let head = app.client.head(uri).send().await.unwrap();
+    assert_eq!(head.status(), 401);
 }
 
 #[tokio::test]
@@ -252,6 +316,34 @@ async fn cors_preflight_and_headers() {
         .get("access-control-allow-origin")
         .is_some());
     let _: Value = response.json().await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_and_accepted_preflights_answer_like_the_endpoints() {
+    // a refusal is the JSON error of every other answer, and nothing of it is cached
+    // (conformance: error-body-json, no-store-everywhere)
+    let app = spawn_app().await;
+    let preflight = |path: String, method: &'static str, headers: &'static str| {
+        let request = app
+            .client
+            .request(reqwest::Method::OPTIONS, path)
+            .header("origin", "https://spa.example.com")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers);
+        async move { Answer::from(request.send().await.unwrap()).await }
+    };
+    for (path, method, headers) in [
+        (app.url("/register"), "PATCH", "content-type"),
+        (app.url("/register/abc"), "POST", "x-foo"),
+    ] {
+        let answer = preflight(path.clone(), method, headers).await;
+        answer.assert_error(400, "invalid_request");
+        assert_eq!(answer.header("cache-control"), Some("no-store"), "{path}");
+        assert!(answer.header("x-request-id").is_some(), "{path}");
+    }
+    let accepted = preflight(app.url("/register"), "POST", "content-type").await;
+    assert_eq!(accepted.status, 200);
+    assert_eq!(accepted.header("cache-control"), Some("no-store"));
 }
 
 #[tokio::test]

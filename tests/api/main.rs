@@ -19,3 +19,6 @@ mod register;
 mod register_fetch;
 mod resolve;
 mod statement;
+mod statement_status;
+mod status_lists;
+mod withdrawals;

@@ -219,7 +219,7 @@ async fn methods_the_configuration_endpoint_does_not_offer_answer_405_with_allow
         .unwrap();
     let answer = Answer::from(response).await;
     assert_eq!(answer.status, 405);
-    assert_eq!(answer.header("allow"), Some("GET, PUT, DELETE"));
+    assert_eq!(answer.header("allow"), Some("GET, HEAD, PUT, DELETE"));
 }
 
 #[tokio::test]

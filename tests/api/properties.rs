@@ -119,6 +119,7 @@ proptest! {
             access_token_kid: None,
             provenance: None,
             sector: None,
+            status: None,
             metadata: md.clone(),
         };
         let id = client_id::mint(&keys, &claims, 65536).unwrap();
@@ -133,6 +134,7 @@ proptest! {
             cache_entries: 10,
             cache_max_bytes: 1 << 20,
             clock: stateless_dcr::clock::system(),
+            lists: None,
         });
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let resolved = runtime.block_on(resolver.resolve(&id)).unwrap();

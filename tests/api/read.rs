@@ -45,6 +45,30 @@ async fn read_returns_the_current_configuration() {
 }
 
 #[tokio::test]
+async fn the_longest_client_id_allowed_still_works_at_its_registration_client_uri() {
+    // conformance: client-id-vschar-and-size; the client_id rides in the request line
+    let app = spawn_app_with(|c| c.client_id_max_length = 32_768).await;
+    let mut name_length = 23_000;
+    let registered = loop {
+        let body = json!({"client_name#de": "n".repeat(name_length)});
+        let answer = app.register(crate::helpers::web_claims(), body).await;
+        if answer.status == 201 {
+            break answer.body;
+        }
+        // too long for the limit: a little shorter, until it fits
+        answer.assert_error(400, "invalid_client_metadata");
+        name_length -= 500;
+    };
+    let client_id = registered["client_id"].as_str().unwrap();
+    assert!(client_id.len() > 30_000, "{}", client_id.len());
+    let uri = registered["registration_client_uri"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let answer = app.get_config(uri, Some(token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["client_id"], client_id);
+}
+
+#[tokio::test]
 async fn a_missing_or_wrong_token_is_401_with_a_bearer_challenge() {
     let app = spawn_app().await;
     let a = app.register_web_client().await;
@@ -187,7 +211,7 @@ async fn read_only_management_offers_only_get() {
             .unwrap();
         let answer = crate::helpers::Answer::from(response).await;
         answer.assert_error(405, "invalid_request");
-        assert_eq!(answer.header("allow"), Some("GET"), "{method}");
+        assert_eq!(answer.header("allow"), Some("GET, HEAD"), "{method}");
     }
 }
 

@@ -238,6 +238,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
         cache_entries: 100,
         cache_max_bytes: 1 << 20,
         clock: stateless_dcr::clock::system(),
+        lists: None,
     });
 
     let info = a.register_web_client().await;
@@ -259,6 +260,7 @@ async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_sec
             client.jti(),
             0,
             &stateless_dcr::status::ClientStatus::Revoked,
+            None,
             None
         )
         .await
@@ -400,19 +402,25 @@ async fn a_node_with_a_stale_view_cannot_delete_with_a_rotated_token() {
         provenance: None,
         request: None,
     }));
-    let written = node_a.write(&keys, jti, 0, &amendment, None).await.unwrap();
+    let written = node_a
+        .write(&keys, jti, 0, &amendment, None, None)
+        .await
+        .unwrap();
     assert_eq!(written, WriteOutcome::Written);
     let stale = node_b
-        .write(&keys, jti, 0, &ClientStatus::Revoked, None)
+        .write(&keys, jti, 0, &ClientStatus::Revoked, None, None)
         .await
         .unwrap();
     assert_eq!(stale, WriteOutcome::Conflict);
     // with the current generation the delete goes through, and nothing undoes it
     let current = node_b
-        .write(&keys, jti, 1, &ClientStatus::Revoked, None)
+        .write(&keys, jti, 1, &ClientStatus::Revoked, None, None)
         .await
         .unwrap();
     assert_eq!(current, WriteOutcome::Written);
-    let undo = node_a.write(&keys, jti, 1, &amendment, None).await.unwrap();
+    let undo = node_a
+        .write(&keys, jti, 1, &amendment, None, None)
+        .await
+        .unwrap();
     assert_eq!(undo, WriteOutcome::AlreadyRevoked);
 }

@@ -188,6 +188,7 @@ async fn every_supported_statement_algorithm_verifies() {
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
+            status_list_uris: Vec::new(),
         });
         authorities.push(authority);
     }
@@ -210,6 +211,7 @@ async fn every_supported_statement_algorithm_verifies() {
         allowed_software_ids: None,
         allowed_grant_types: None,
         allowed_scopes: None,
+        status_list_uris: Vec::new(),
     });
     let app = spawn_deployment(d, |_| {}).await;
     for authority in &authorities {

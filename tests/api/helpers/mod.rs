@@ -141,6 +141,7 @@ pub fn deployment_for(issuer: &str) -> Deployment {
             allowed_software_ids: None,
             allowed_grant_types: None,
             allowed_scopes: None,
+            status_list_uris: Vec::new(),
         }],
         workers: Some(1),
         // these tests have no https servers for client jwks_uri values; tests/api/fetch.rs does
@@ -418,6 +419,7 @@ pub fn client_id_claims(
         access_token_kid: keys.map(|k| k.registration_access_token().active_kid().to_owned()),
         provenance: None,
         sector: None,
+        status: None,
         metadata: ClientMetadata::parse(metadata.as_object().unwrap(), SubjectType::Public)
             .unwrap(),
     }
@@ -438,6 +440,7 @@ pub async fn edge_resolver(app: &TestApp) -> Resolver {
         cache_entries: 100,
         cache_max_bytes: 1 << 20,
         clock: stateless_dcr::clock::system(),
+        lists: None,
     })
 }
 
