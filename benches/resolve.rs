@@ -79,5 +79,81 @@ fn resolve(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, resolve);
+/// `resolve/resolve_cached_with_status_list`: `Resolver::resolve` on a node without the status
+/// store (an edge node), the client_id cached, its registrar's status list cached: the list
+/// lookup every resolve makes (draft-ietf-oauth-status-list-18 §8.3).
+fn resolve_with_status_list(c: &mut Criterion) {
+    use stateless_dcr::fetch::{FetchConfig, Fetcher};
+    use stateless_dcr::keys::{PublishedKeys, VerifierSet};
+    use stateless_dcr::resolve::{ListChecks, Resolver, ResolverOptions};
+    use stateless_dcr::status_list::client::{DirectLists, StatusListClient};
+    use std::sync::Arc;
+
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let config = stateless_dcr::Config {
+        public_url: address.clone(),
+        listen: listener.local_addr().unwrap(),
+        workers: Some(1),
+        status_store: stateless_dcr::status::StatusStoreConfig {
+            path: dir.path().join("status.redb"),
+            ..Default::default()
+        },
+        ..common::config(10_000)
+    };
+    let config = stateless_dcr::Config {
+        management: stateless_dcr::config::Management::Full,
+        ..config
+    };
+    let issuer = config.issuer().to_owned();
+    let (registrar, client_id) = rt.block_on(async {
+        let app = stateless_dcr::Application::with_listener(config, listener)
+            .await
+            .unwrap();
+        let registrar = app.registrar();
+        tokio::spawn(app.run_until_stopped());
+        let statement = common::statements(1).remove(0);
+        let registered = registrar.register(&common::body(&statement)).await.unwrap();
+        (registrar, registered.client_id().to_owned())
+    });
+    let base = format!("{address}/status-lists/");
+    let lists = StatusListClient::new(
+        Fetcher::new(FetchConfig::default()).unwrap(),
+        Some(
+            DirectLists::new(base.clone(), base.parse().unwrap(), &FetchConfig::default()).unwrap(),
+        ),
+        stateless_dcr::clock::system(),
+    );
+    let resolver = Resolver::new(ResolverOptions {
+        issuer,
+        keys: PublishedKeys::new(VerifierSet::from_jwks(&registrar.jwks()).unwrap(), None).into(),
+        status: None,
+        fetcher: None,
+        audiences: vec![],
+        cache_entries: 10_000,
+        cache_max_bytes: 64 << 20,
+        clock: stateless_dcr::clock::system(),
+        lists: Some(ListChecks {
+            client: Arc::new(lists),
+            registrar_lists: true,
+            issuers: None,
+            amendments: None,
+        }),
+    });
+    // the first resolve fetches the list; every later one finds it in memory
+    rt.block_on(resolver.resolve(&client_id)).unwrap();
+    let mut group = c.benchmark_group("resolve");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("resolve_cached_with_status_list", |b| {
+        b.iter(|| {
+            rt.block_on(resolver.resolve(black_box(&client_id)))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, resolve, resolve_with_status_list);
 criterion_main!(benches);

@@ -64,6 +64,8 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             allowed_grant_types: None,
             allowed_scopes: None,
             status_list_uris: Vec::new(),
+            status_list_min_cache_secs: None,
+            status_list_max_cache_secs: None,
         }],
         0,
         &fetcher,
@@ -320,11 +322,80 @@ pub fn resolve_query(data: &[u8]) {
     }
 }
 
+/// A Status List Token as fetched (draft-ietf-oauth-status-list-18 §5.1): any string, one
+/// signed by the registrar whose claims are the input, and the input as a raw `lst`. Whatever
+/// decodes must answer for every index without a panic, and round-trip through `encode`.
+pub fn status_list_token(data: &[u8]) {
+    use crate::status_list::{token, Bits, StatusArray};
+    const URI: &str = "https://registrar.fuzz.example/status-lists/0";
+    let world = &*WORLD;
+    let verifiers = world.registrar.verifiers();
+    let check = |list: &StatusArray| {
+        let len = list.len();
+        for idx in [0, 1, len / 2, len.saturating_sub(1), len, u64::MAX] {
+            let _ = list.get(idx);
+        }
+        let encoded = list.encode();
+        if let Ok(lst) = encoded {
+            let again = StatusArray::decode(list.bits(), &lst, 1 << 20);
+            assert_eq!(
+                again.as_ref(),
+                Ok(list),
+                "a decoded list re-encodes to itself"
+            );
+        }
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(verified) = token::verify(text, URI, verifiers, NOW, 60, 1 << 20) {
+            check(&verified.array);
+        }
+        for bits in [1, 2, 4, 8] {
+            if let Ok(list) =
+                StatusArray::decode(Bits::new(bits).unwrap_or(Bits::TWO), text, 1 << 20)
+            {
+                check(&list);
+            }
+        }
+    }
+    let key = world.registrar.signing_key();
+    if let Ok(signed) = crate::jose::sign_typed(key, token::TYP, data) {
+        if let Ok(verified) = token::verify(&signed, URI, verifiers, NOW, 60, 1 << 20) {
+            check(&verified.array);
+        }
+    }
+}
+
+/// A `status` claim (§6.2) as found in a software statement.
+pub fn status_reference(data: &[u8]) {
+    if let Ok(claim) = serde_json::from_slice::<Value>(data) {
+        if let Ok(reference) = crate::status_list::StatusReference::from_claim(&claim) {
+            assert!(url::Url::parse(&reference.uri).is_ok());
+        }
+    }
+}
+
+/// An admin API withdrawal request body, and a withdrawal record as read from the store.
+pub fn withdrawal(data: &[u8]) {
+    if let Some(body) = json_object(data) {
+        let _ = crate::registrar::WithdrawalRequest::from_json(&body);
+    }
+    let world = &*WORLD;
+    let verifiers = world.registrar.verifiers();
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::status::withdrawal::verify(verifiers, text);
+    }
+    let key = world.registrar.signing_key();
+    let typ = crate::status::withdrawal::WITHDRAWAL_TYP;
+    if let Ok(signed) = crate::jose::sign_typed(key, typ, data) {
+        let _ = crate::status::withdrawal::verify(verifiers, &signed);
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 12] = [
+pub const TARGETS: [(&str, Target); 15] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -337,4 +408,7 @@ pub const TARGETS: [(&str, Target); 12] = [
     ("sector_document", sector_document),
     ("jwk_set", jwk_set),
     ("resolve_query", resolve_query),
+    ("status_list_token", status_list_token),
+    ("status_reference", status_reference),
+    ("withdrawal", withdrawal),
 ];

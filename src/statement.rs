@@ -325,6 +325,17 @@ impl TrustedIssuers {
         }
     }
 
+    /// The bounds on how long `issuer`'s status lists are cached, where its configuration sets
+    /// them (`None` for either: the `[fetch]` default).
+    pub fn status_list_cache_bounds(&self, issuer: &str) -> (Option<u64>, Option<u64>) {
+        self.issuers.get(issuer).map_or((None, None), |trusted| {
+            (
+                trusted.config.status_list_min_cache_secs,
+                trusted.config.status_list_max_cache_secs,
+            )
+        })
+    }
+
     /// Issuer policy (RFC 7591 §3.2.2, §5; conformance: issuer-policy): allowed software, grant
     /// types and scopes.
     pub fn approve(&self, issuer: &str, md: &ClientMetadata) -> Result<(), StatementError> {
@@ -478,6 +489,8 @@ mod tests {
             allowed_grant_types: None,
             allowed_scopes: None,
             status_list_uris: Vec::new(),
+            status_list_min_cache_secs: None,
+            status_list_max_cache_secs: None,
         };
         let fetcher = Fetcher::new(Default::default()).unwrap();
         let issuers = TrustedIssuers::load(&[config], cache_entries, &fetcher).unwrap();

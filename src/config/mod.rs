@@ -228,6 +228,12 @@ pub struct TrustedIssuer {
     /// clients again at every read, update and resolve (draft-ietf-oauth-status-list-18).
     #[serde(default)]
     pub status_list_uris: Vec<String>,
+    /// Bounds on how long this issuer's lists are cached, in seconds, in place of
+    /// `fetch.status_list_min_cache_secs` and `fetch.status_list_max_cache_secs`.
+    #[serde(default)]
+    pub status_list_min_cache_secs: Option<u64>,
+    #[serde(default)]
+    pub status_list_max_cache_secs: Option<u64>,
 }
 
 /// The development defaults: loopback only, trusting the development federation authority whose
@@ -265,6 +271,8 @@ impl Default for Config {
                 allowed_grant_types: None,
                 allowed_scopes: None,
                 status_list_uris: Vec::new(),
+                status_list_min_cache_secs: None,
+                status_list_max_cache_secs: None,
             }],
             status_store: StatusStoreConfig::default(),
             status_lists: StatusListConfig::default(),

@@ -202,6 +202,14 @@ pub(crate) fn validate_trusted_issuers(
                 ));
             }
         }
+        let min = issuer.status_list_min_cache_secs;
+        let max = issuer.status_list_max_cache_secs;
+        if min == Some(0) || min.zip(max).is_some_and(|(min, max)| min > max) {
+            return Err(invalid(
+                format!("trusted_issuers[{index}].status_list_min_cache_secs"),
+                "must be at least 1 and not exceed status_list_max_cache_secs",
+            ));
+        }
         if issuer.issuer.is_empty() {
             return Err(invalid(
                 format!("trusted_issuers[{index}].issuer"),

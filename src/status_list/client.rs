@@ -278,13 +278,17 @@ impl StatusListClient {
             .status_lists
             .with_label_values(&["fetched"])
             .inc();
+        // an issuer's own bounds, where its configuration sets them (§11.5)
+        let (min, max) = match signer {
+            ListSigner::Issuer(issuers, issuer) => issuers.status_list_cache_bounds(issuer),
+            ListSigner::Registrar(_) => (None, None),
+        };
+        let min = min.unwrap_or(config.status_list_min_cache_secs);
+        let max = max.unwrap_or(config.status_list_max_cache_secs).max(min);
         let cache_secs = verified
             .ttl
             .unwrap_or(config.status_list_default_cache_secs)
-            .clamp(
-                config.status_list_min_cache_secs,
-                config.status_list_max_cache_secs,
-            );
+            .clamp(min, max);
         let exp = verified.exp.unwrap_or(u64::MAX);
         let fresh_until = now.saturating_add(cache_secs).min(exp);
         let usable_until = fresh_until

@@ -189,6 +189,8 @@ async fn every_supported_statement_algorithm_verifies() {
             allowed_grant_types: None,
             allowed_scopes: None,
             status_list_uris: Vec::new(),
+            status_list_min_cache_secs: None,
+            status_list_max_cache_secs: None,
         });
         authorities.push(authority);
     }
@@ -212,6 +214,8 @@ async fn every_supported_statement_algorithm_verifies() {
         allowed_grant_types: None,
         allowed_scopes: None,
         status_list_uris: Vec::new(),
+        status_list_min_cache_secs: None,
+        status_list_max_cache_secs: None,
     });
     let app = spawn_deployment(d, |_| {}).await;
     for authority in &authorities {

@@ -196,10 +196,50 @@ async fn an_index_is_never_handed_out_twice_across_restarts_and_a_kill_9() {
     assert_eq!(all, expected);
 }
 
+const OP_TOKEN: &str = "edge-op-token-edge-op-token-edge-op-token";
+const EDGE_TOKEN: &str = "edge-to-registrar-token-edge-to-registrar";
+
+/// `stateless-dcr edge` as a real process: the registrar's address, where to read its lists,
+/// a token for its `/resolve`; lists cached for their ttl (at least 1 s).
+async fn spawn_edge(
+    dir: &std::path::Path,
+    registrar_url: &str,
+    lists_url: &str,
+    registrar_token: &str,
+    more_fetch_options: &str,
+) -> ServerProcess {
+    let port = free_port();
+    let config = dir.join(format!("edge-{port}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nregistrar_url = {registrar_url:?}\nstatus_lists_url = {lists_url:?}\nresolve_api_tokens = [{OP_TOKEN:?}]\nregistrar_resolve_token = {registrar_token:?}\nworkers = 1\n[fetch]\nstatus_list_min_cache_secs = 1\n{more_fetch_options}\n",
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"));
+    command
+        .args(["edge", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::null());
+    ServerProcess::spawn(command, port).await
+}
+
+/// Ask an edge node about a client (`POST /resolve`).
+async fn edge_resolve(edge: &ServerProcess, client_id: &Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/resolve", edge.address))
+        .bearer_auth(OP_TOKEN)
+        .json(&json!({"client_id": client_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_node_with_only_the_jwks_and_the_lists_sees_deletes_and_updates() {
-    const OP_TOKEN: &str = "edge-op-token-edge-op-token-edge-op-token";
-    const EDGE_TOKEN: &str = "edge-to-registrar-token-edge-to-registrar";
     let ttl = 2;
     let sign_interval = 1;
     let registrar = spawn_deployment(deployment(), |c| {
@@ -214,42 +254,35 @@ async fn a_node_with_only_the_jwks_and_the_lists_sees_deletes_and_updates() {
     let updated = registrar.register_web_client().await;
 
     // the edge node: the registrar's address, the lists' address, and tokens; nothing else
-    let edge_port = free_port();
-    let config = registrar.dir.path().join("edge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{edge_port}\"\nregistrar_url = {:?}\nstatus_lists_url = {:?}\nresolve_api_tokens = [{OP_TOKEN:?}]\nregistrar_resolve_token = {EDGE_TOKEN:?}\nworkers = 1\n[fetch]\nstatus_list_min_cache_secs = 1\n",
-            registrar.address,
-            registrar.url("/status-lists/"),
-        ),
+    let edge = spawn_edge(
+        registrar.dir.path(),
+        &registrar.address,
+        &registrar.url("/status-lists/"),
+        EDGE_TOKEN,
+        "",
     )
-    .unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stateless-dcr"));
-    command
-        .args(["edge", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::null());
-    let edge = ServerProcess::spawn(command, edge_port).await;
+    .await;
+    // another one that may use a last good list for 60 s when a new one cannot be fetched
+    let lenient = spawn_edge(
+        registrar.dir.path(),
+        &registrar.address,
+        &registrar.url("/status-lists/"),
+        EDGE_TOKEN,
+        "status_list_grace_secs = 60",
+    )
+    .await;
     let resolve = |info: &Value| {
-        let client = registrar.client.clone();
-        let url = format!("{}/resolve", edge.address);
         let client_id = info["client_id"].clone();
-        async move {
-            let response = client
-                .post(url)
-                .bearer_auth(OP_TOKEN)
-                .json(&json!({"client_id": client_id}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
-        }
+        let edge = &edge;
+        async move { edge_resolve(edge, &client_id).await }
     };
     for info in [&kept, &deleted, &updated] {
         assert_eq!(resolve(info).await["valid"], true);
     }
+    assert_eq!(
+        edge_resolve(&lenient, &kept["client_id"]).await["valid"],
+        true
+    );
 
     let token = |info: &Value| {
         info["registration_access_token"]
@@ -276,6 +309,10 @@ async fn a_node_with_only_the_jwks_and_the_lists_sees_deletes_and_updates() {
     assert_eq!(answer["valid"], true, "{answer}");
     assert_eq!(answer["client"]["contacts"], json!(["ops@rp.example.com"]));
     assert_eq!(resolve(&kept).await["valid"], true);
+    assert_eq!(
+        edge_resolve(&lenient, &kept["client_id"]).await["valid"],
+        true
+    );
     // garbage is refused as on the registrar
     let answer = resolve(&json!({"client_id": "not-a-client-id"})).await;
     assert_eq!(answer["valid"], false);
@@ -298,6 +335,11 @@ async fn a_node_with_only_the_jwks_and_the_lists_sees_deletes_and_updates() {
         .as_str()
         .unwrap()
         .contains("status list"));
+    // within its grace, the lenient node still answers from the last good list
+    assert_eq!(
+        edge_resolve(&lenient, &kept["client_id"]).await["valid"],
+        true
+    );
 }
 
 /// A list of `entries` 1-bit statuses signed by the federation authority, as it would serve it
@@ -391,4 +433,50 @@ async fn registrations_from_many_nodes_on_one_redis_never_share_an_index() {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let list = fetch_list(&b, &on_b).await;
     assert_eq!(list.get(idx), Some(1));
+}
+
+#[tokio::test]
+async fn an_edge_node_reading_one_registrar_node_sees_a_delete_made_on_another() {
+    use crate::redis::{redis_store, RedisServer};
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let d = deployment();
+    let mut config = d.config.clone();
+    config.status_store = redis_store(&redis.url, 3600);
+    config.status_lists.ttl_secs = 2;
+    config.status_lists.sign_interval_secs = 1;
+    config.status_lists.lifetime_secs = 60;
+    config.resolve_api_tokens = vec![EDGE_TOKEN.into()];
+    let a = crate::helpers::spawn_config(config.clone(), &d).await;
+    // one public URL for both nodes, as behind a load balancer: the lists' URIs are the same
+    let shared = a.address.clone();
+    let b = spawn_deployment(
+        crate::helpers::Deployment {
+            dir: tempfile::tempdir().unwrap(),
+            authority: d.authority.clone(),
+            config,
+        },
+        move |c| c.public_url = shared,
+    )
+    .await;
+    let info = a.register_web_client().await;
+    // the edge reads B, and B's lists
+    let edge = spawn_edge(
+        d.dir.path(),
+        &b.address,
+        &b.url("/status-lists/"),
+        EDGE_TOKEN,
+        "",
+    )
+    .await;
+    assert_eq!(edge_resolve(&edge, &info["client_id"]).await["valid"], true);
+    a.delete_config(
+        info["registration_client_uri"].as_str().unwrap(),
+        info["registration_access_token"].as_str(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3) + Duration::from_millis(500)).await;
+    let answer = edge_resolve(&edge, &info["client_id"]).await;
+    assert_eq!(answer["valid"], false, "{answer}");
 }

@@ -142,6 +142,8 @@ pub fn deployment_for(issuer: &str) -> Deployment {
             allowed_grant_types: None,
             allowed_scopes: None,
             status_list_uris: Vec::new(),
+            status_list_min_cache_secs: None,
+            status_list_max_cache_secs: None,
         }],
         workers: Some(1),
         // these tests have no https servers for client jwks_uri values; tests/api/fetch.rs does
