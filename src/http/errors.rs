@@ -44,6 +44,9 @@ pub enum ApiError {
     /// A caller of the admin API without valid credentials.
     #[error("the admin API needs a valid bearer token")]
     AdminUnauthorized,
+    /// No representation the request's `Accept` takes (406); the one offered.
+    #[error("only {0} is offered here")]
+    NotAcceptable(&'static str),
     /// The request conflicts with what is stored (409).
     #[error("{0}")]
     Conflict(String),
@@ -67,7 +70,7 @@ impl ApiError {
             | ApiError::MethodNotAllowed { .. } => "invalid_request",
             ApiError::NotFound => "not_found",
             ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => "invalid_token",
-            ApiError::Conflict(_) => "invalid_request",
+            ApiError::Conflict(_) | ApiError::NotAcceptable(_) => "invalid_request",
             ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => "invalid_request",
             ApiError::RateLimited { .. } => "too_many_requests",
         }
@@ -117,6 +120,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => StatusCode::BAD_REQUEST,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }

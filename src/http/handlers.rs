@@ -265,6 +265,10 @@ pub async fn status_list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let lists = state.registrar.status_lists().ok_or(ApiError::NotFound)?;
+    // §8.1: HTTP content negotiation; only the JWT form is offered (RFC 9110 §15.5.7)
+    if !accepts_status_list_jwt(&request) {
+        return Err(ApiError::NotAcceptable(crate::status_list::MEDIA_TYPE));
+    }
     let id = request.match_info().get("id").unwrap_or_default();
     // one spelling per list: decimal digits, no leading zero
     let valid = !id.is_empty()
@@ -286,6 +290,30 @@ pub async fn status_list(
         .content_type(crate::status_list::MEDIA_TYPE)
         .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
         .body(signed.token.to_string()))
+}
+
+/// Whether the request's `Accept` (RFC 9110 §12.5.1) takes `application/statuslist+jwt`: no
+/// header, `*/*`, `application/*` or the type itself, with a non-zero `q`.
+fn accepts_status_list_jwt(request: &HttpRequest) -> bool {
+    let Some(accept) = request.headers().get(header::ACCEPT) else {
+        return true;
+    };
+    let Ok(accept) = accept.to_str() else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            name.trim().eq_ignore_ascii_case("q")
+                && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        });
+        !refused
+            && (media == "*/*"
+                || media.eq_ignore_ascii_case("application/*")
+                || media.eq_ignore_ascii_case(crate::status_list::MEDIA_TYPE))
+    })
 }
 
 /// `GET /status-lists`: the Status List Aggregation (draft-ietf-oauth-status-list-18 §9.3).

@@ -75,7 +75,7 @@ impl Registrar {
         if value != status_list::VALID {
             return Err(RegistrationError::UnapprovedSoftwareStatement(format!(
                 "the software statement was withdrawn by its issuer (its status is {})",
-                status_list::status_name(value)
+                status_list::registered_status_name(value)
             )));
         }
         Ok(())

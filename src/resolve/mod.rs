@@ -499,7 +499,9 @@ impl Resolver {
         let (lists, issuers) = issuers;
         match statement_status(&lists.client, issuers, &provenance.iss, reference).await? {
             tsl::VALID => Ok(()),
-            other => Err(InvalidClient::StatementWithdrawn(tsl::status_name(other)).into()),
+            other => {
+                Err(InvalidClient::StatementWithdrawn(tsl::registered_status_name(other)).into())
+            }
         }
     }
 

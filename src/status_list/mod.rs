@@ -97,14 +97,23 @@ impl StatusReference {
     }
 }
 
-/// A status value's name, for logs and error descriptions.
+/// A status value's name in the registrar's own lists, for logs and error descriptions.
 pub fn status_name(value: u8) -> &'static str {
+    match value {
+        AMENDED => "AMENDED",
+        other => registered_status_name(other),
+    }
+}
+
+/// A status value's name in anyone else's list: only the values §7.1 registers have one; the
+/// application-specific ones (0x03, 0x0C–0x0F) mean what their issuer says.
+pub fn registered_status_name(value: u8) -> &'static str {
     match value {
         VALID => "VALID",
         INVALID => "INVALID",
         SUSPENDED => "SUSPENDED",
-        AMENDED => "AMENDED",
-        _ => "an unknown status",
+        0x03 | 0x0c..=0x0f => "an application-specific status",
+        _ => "an unregistered status",
     }
 }
 

@@ -127,6 +127,37 @@ async fn each_client_id_references_the_list_that_shows_its_deletion_and_update()
     assert_eq!(list.get(indexes[1]), Some(1), "INVALID after the delete");
     assert_eq!(list.get(indexes[2]), Some(3), "AMENDED after the update");
 
+    // content negotiation (§8.1): only the JWT form is offered
+    for accept in [
+        "application/statuslist+jwt",
+        "application/*",
+        "*/*",
+        "text/html, */*;q=0.1",
+    ] {
+        let response = app
+            .client
+            .get(&list_uri)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+    }
+    for accept in [
+        "application/statuslist+cwt",
+        "application/json",
+        "application/statuslist+jwt;q=0",
+    ] {
+        let response = app
+            .client
+            .get(&list_uri)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let answer = crate::helpers::Answer::from(response).await;
+        answer.assert_error(406, "invalid_request");
+    }
     // HEAD like GET; lists that were never started, and other spellings, are 404
     let head = app.client.head(&list_uri).send().await.unwrap();
     assert_eq!(head.status(), 200);
