@@ -4,9 +4,11 @@
 Starts the server binary (STATELESS_DCR_BIN, default ../../target/debug/stateless-dcr relative
 to this file) on free loopback ports with generated configurations, walks a realistic flow
 (discovery, jwks, health, registration with a signed software statement, read, update, delete,
-resolve) and the error cases, and checks every response's status, headers, content type and
-JSON body against the response the operation documents. Each GET is repeated as HEAD, which
-must answer the same status and header fields with no body. Exits 1 listing every mismatch.
+resolve, the status lists fetched, verified and decoded after each change, the admin API's
+withdrawals, a federation authority's status list withdrawing a statement) and the error
+cases, and checks every response's status, headers, content type and body against the
+response the operation documents. Each GET is repeated as HEAD, which must answer the same
+status and header fields with no body. Exits 1 listing every mismatch.
 
 Usage: python3 check_responses.py [-v]
 """
@@ -14,6 +16,7 @@ Usage: python3 check_responses.py [-v]
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import shutil
 import socket
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import time
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,11 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 import harness
-from harness import RESOLVE_TOKEN, Material, Server, Spec, escape
+import status_lists
+from harness import ADMIN_TOKEN, RESOLVE_TOKEN, Material, Server, Spec, escape
+
+# media types whose bodies are text, not JSON: the schema describes the body as a string
+TEXT_MEDIA = {"application/statuslist+jwt"}
 
 
 @dataclass
@@ -177,9 +185,9 @@ class Checker:
                     )
                 elif not head:
                     try:
-                        parsed = observed.json()
+                        parsed = observed.body.decode("ascii") if media in TEXT_MEDIA else observed.json()
                     except ValueError as e:
-                        problems.append(f"the body is not JSON: {e}")
+                        problems.append(f"the body is not {'ASCII text' if media in TEXT_MEDIA else 'JSON'}: {e}")
                     else:
                         schema_pointer = f"{pointer}/content/{escape(media)}/schema"
                         for e in sorted(
@@ -272,15 +280,18 @@ def check_head(
     get: Observed,
     operation: tuple[str, str],
     headers: dict[str, str] | None = None,
+    may_differ: frozenset[str] = frozenset(),
 ) -> None:
     """HEAD of what `get` asked, checked against the `head` operation of `operation`'s path:
     the same status and header fields as the GET answer (Content-Type and Content-Length
-    included), and no body (RFC 9110 §9.3.2)."""
+    included), and no body (RFC 9110 §9.3.2). Fields in `may_differ` (lower case) are only
+    checked against the description: a status list's `Cache-Control: max-age` counts down."""
     path, _ = operation
     o = http.head(get.path, headers)
     c.check(f"HEAD: {label}", o, (path, "head"), status=get.status)
-    shown = {k.lower(): v for k, v in get.headers.items() if k.lower() not in NOT_COMPARED}
-    answered = {k.lower(): v for k, v in o.headers.items() if k.lower() not in NOT_COMPARED}
+    skipped = NOT_COMPARED | may_differ
+    shown = {k.lower(): v for k, v in get.headers.items() if k.lower() not in skipped}
+    answered = {k.lower(): v for k, v in o.headers.items() if k.lower() not in skipped}
     c.expect(
         answered == shown,
         f"HEAD: {label}",
@@ -330,6 +341,108 @@ DELETE = ("/register/{client_id}", "delete")
 RESOLVE = ("/resolve", "post")
 JSON = {"Content-Type": "application/json"}
 
+STATUS_LIST = ("/status-lists/{id}", "get")
+AGGREGATION = ("/status-lists", "get")
+WITHDRAW = ("/admin/withdrawals", "post")
+WITHDRAWALS = ("/admin/withdrawals", "get")
+LIFT = ("/admin/withdrawals/{id}", "delete")
+# a status list's Cache-Control: max-age counts down between a GET and its HEAD
+COUNTS_DOWN = frozenset({"cache-control"})
+# the registrar's status list values (docs/api.md, "Status lists")
+VALID, INVALID, AMENDED = 0, 1, 3
+# [status_lists] of the full server: short, so that changes show quickly
+LIST_TTL = 4
+LIST_LIFETIME = 60
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a compact JWS, unverified (a client_id, for its `status` claim)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def status_reference(c: Checker, label: str, registered: dict[str, Any], server: Server) -> dict[str, Any] | None:
+    """The `status.status_list` of a registered client's client_id: its entry in one of the
+    registrar's lists (draft-ietf-oauth-status-list-18 §6.2)."""
+    reference = jwt_claims(registered["client_id"]).get("status", {}).get("status_list")
+    c.expect(
+        isinstance(reference, dict)
+        and isinstance(reference.get("idx"), int)
+        and str(reference.get("uri", "")).startswith(server.url + "/status-lists/"),
+        label,
+        None,
+        f"the client_id must carry status.status_list with idx and a uri under {server.url}/status-lists/, got {reference!r}",
+    )
+    return reference if isinstance(reference, dict) else None
+
+
+class ListReader:
+    """Fetches one of the registrar's status lists, checks the answer against the description
+    (and its HEAD), and verifies the token as a verifier would: a key of `/jwks`, `typ`, `sub`,
+    the times, `ttl`, `bits` (§8.3); then reads an entry."""
+
+    def __init__(self, c: Checker, http: Client, directory: Path, ttl: int, lifetime: int):
+        self.c = c
+        self.http = http
+        self.directory = directory
+        self.ttl = ttl
+        self.lifetime = lifetime
+        jwks = http("GET", "/jwks").json()
+        self.keys = {k["kid"]: k for k in jwks.get("keys", [])}
+        self.aggregation = http.base + "/status-lists"
+
+    def entries(self, label: str, uri: str, head: bool = False) -> list[int] | None:
+        c = self.c
+        accept = {"Accept": "application/statuslist+jwt"}  # what a verifier sends (§8.1)
+        o = self.http("GET", uri, headers=accept)
+        token = c.check(label, o, STATUS_LIST, status=200)
+        if head:
+            check_head(c, label, self.http, o, STATUS_LIST, accept, may_differ=COUNTS_DOWN)
+        if not isinstance(token, str):
+            return None
+        try:
+            header, claims = status_lists.decode_jwt(token)
+        except ValueError as e:
+            c.fail(label, o, f"the token does not decode: {e}")
+            return None
+        key = self.keys.get(header.get("kid"))
+        c.expect(header.get("typ") == "statuslist+jwt", label, o, f"typ must be statuslist+jwt: {header}")
+        c.expect(key is not None and header.get("alg") == key.get("alg"), label, o, f"kid and alg must name a key of /jwks: {header}")
+        if key is not None and key.get("kty") == "EC" and status_lists.available():
+            c.expect(status_lists.verify_es256(token, key, self.directory), label, o, "the signature does not verify with the /jwks key")
+        iat, exp, ttl = claims.get("iat"), claims.get("exp"), claims.get("ttl")
+        now = time.time()
+        c.expect(claims.get("sub") == uri, label, o, f"sub must be the URI fetched ({uri}): {claims.get('sub')!r}")
+        c.expect(
+            isinstance(iat, int) and isinstance(exp, int) and iat <= now + 5 and exp - iat == self.lifetime and exp > now,
+            label,
+            o,
+            f"iat, exp must be whole seconds with exp = iat + {self.lifetime}, not past: iat {iat!r}, exp {exp!r}",
+        )
+        c.expect(ttl == self.ttl, label, o, f"ttl must be {self.ttl}: {ttl!r}")
+        max_age = o.headers.get("Cache-Control", "").removeprefix("public, max-age=")
+        c.expect(max_age.isdigit() and int(max_age) <= self.ttl, label, o, f"Cache-Control max-age must be at most the ttl {self.ttl}")
+        listed = claims.get("status_list", {})
+        c.expect(listed.get("bits") == 2, label, o, f"bits must be 2: {listed.get('bits')!r}")
+        c.expect(listed.get("aggregation_uri") == self.aggregation, label, o, f"aggregation_uri must be {self.aggregation}")
+        try:
+            return status_lists.decode_list(listed["lst"], 2)
+        except (KeyError, ValueError, TypeError, zlib.error) as e:
+            c.fail(label, o, f"lst does not decode (base64url, zlib): {e}")
+            return None
+
+    def wait_for(self, label: str, reference: dict[str, Any], value: int, timeout: float = 10) -> None:
+        """The entry of `reference` becomes `value` within `timeout` seconds: a change is signed
+        again at most every sign_interval_secs, and the answer may be cached up to its ttl."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.entries(label, reference["uri"])
+            got = entries[reference["idx"]] if entries is not None and reference["idx"] < len(entries) else None
+            if got == value or entries is None or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.c.expect(got == value, label, None, f"entry {reference['idx']} of {reference['uri']} must become {value}, is {got}")
+
 
 def full_server_flow(c: Checker, material: Material, server: Server) -> None:
     """management = "full", statements required, the resolve API on."""
@@ -345,7 +458,8 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
     if documents[0]:
         c.expect(
             documents[0].get("software_statement_required") is True
-            and documents[0].get("registration_endpoint") == server.url + "/register",
+            and documents[0].get("registration_endpoint") == server.url + "/register"
+            and documents[0].get("status_list_aggregation_endpoint") == server.url + "/status-lists",
             "discovery",
             None,
             f"unexpected discovery document: {documents[0]}",
@@ -354,6 +468,7 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
         o = http("GET", path)
         c.check(label, o, (path, "get"), status=200)
         check_head(c, label, http, o, (path, "get"))
+    lists = ListReader(c, http, material.directory, LIST_TTL, LIST_LIFETIME)
 
     # registration with a statement, plus members the statement does not set, a localized name
     # and an unknown member (ignored)
@@ -382,6 +497,34 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
     client_id = registered["client_id"]
     c.expect(uri == f"{server.url}/register/{client_id}", "registration", o, "unexpected registration_client_uri")
 
+    # the client_id is a Referenced Token: its entry in the registrar's list is VALID
+    reference = status_reference(c, "registration", registered, server)
+    if reference is not None:
+        entries = lists.entries("the status list of a new client", reference["uri"], head=True)
+        got = entries[reference["idx"]] if entries and reference["idx"] < len(entries) else None
+        c.expect(got == VALID, "the status list of a new client", None, f"entry {reference['idx']} must be 0 (VALID), is {got}")
+        o = http("GET", "/status-lists")
+        aggregation = c.check("the status list aggregation", o, AGGREGATION, status=200)
+        check_head(c, "the status list aggregation", http, o, AGGREGATION)
+        c.expect(
+            isinstance(aggregation, dict) and reference["uri"] in aggregation.get("status_lists", []),
+            "the status list aggregation",
+            o,
+            f"the aggregation must list {reference['uri']}",
+        )
+        # readable from any origin (draft-ietf-oauth-status-list-18 §8.1)
+        origin = {"Origin": "https://verifier.example"}
+        o = http("GET", reference["uri"], headers=origin)
+        c.check("a status list from a browser origin", o, STATUS_LIST, status=200)
+        c.expect(o.headers.get("Access-Control-Allow-Origin") == origin["Origin"], "a status list from a browser origin", o, "the origin is not echoed")
+        o = http("OPTIONS", reference["uri"], headers={**origin, "Access-Control-Request-Method": "GET"})
+        c.expect(
+            o.status == 200 and o.headers.get("Access-Control-Allow-Origin") == origin["Origin"] and "GET" in o.headers.get("Access-Control-Allow-Methods", ""),
+            "CORS preflight of a status list",
+            o,
+            "a preflight for GET must be allowed, echoing the origin",
+        )
+
     # read
     o = http("GET", uri, headers=bearer(token))
     read = c.check("read", o, READ, status=200)
@@ -403,6 +546,8 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
         "an update without a statement echoes one",
     )
     old_token, token = token, new_token or token
+    if reference is not None:
+        lists.wait_for("the status list after the update", reference, AMENDED)
 
     o = http("GET", uri, headers=bearer(token))
     c.check("read with the new token", o, READ, status=200)
@@ -498,6 +643,37 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
     o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json={"client_id": client_id})
     answer = c.check("resolve a deleted client", o, RESOLVE, status=200)
     c.expect(isinstance(answer, dict) and answer.get("error") == "invalid_client", "resolve a deleted client", o, "expected invalid_client")
+    if reference is not None:
+        lists.wait_for("the status list after the delete", reference, INVALID)
+
+    # lists that do not exist, and the other methods on the lists
+    for path in ("/status-lists/999999", "/status-lists/01", "/status-lists/x", "/status-lists/-1", "/status-lists/"):
+        o = http("GET", path)
+        operation = STATUS_LIST if path != "/status-lists/" else None
+        if operation is None:
+            c.check(f"GET {path}", o, component="NotFound", status=404, error="not_found")
+            continue
+        c.check(f"GET {path}", o, operation, status=404, error="not_found")
+        check_head(c, f"GET {path}", http, o, operation)
+    # only the JWT form is offered (draft-ietf-oauth-status-list-18 §8.1)
+    for accept, code in (
+        ("application/statuslist+jwt", 200),
+        ("text/html, application/statuslist+jwt;q=0.5", 200),
+        ("application/*", 200),
+        ("application/statuslist+cwt", 406),
+        ("application/json", 406),
+        ("application/statuslist+jwt;q=0", 406),
+    ):
+        label = f"a status list with Accept: {accept}"
+        o = http("GET", "/status-lists/0", headers={"Accept": accept})
+        c.check(label, o, STATUS_LIST, status=code, error=None if code == 200 else "invalid_request")
+        check_head(c, label, http, o, STATUS_LIST, {"Accept": accept}, may_differ=COUNTS_DOWN)
+    for path in ("/status-lists", "/status-lists/0"):
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            o = http(method, path)
+            c.check(f"{method} {path}", o, component="ReadOnlyMethodNotAllowed", status=405, error="invalid_request")
+
+    admin_flow(c, material, server, http)
 
     # registration errors
     c.check("registration without a statement", http("POST", "/register", json={"redirect_uris": ["https://a.example/cb"]}), REGISTER, status=400, error="invalid_software_statement")
@@ -595,6 +771,164 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
         c.check(f"HEAD {path}", http.head(path), component="NotFound", status=404)
 
 
+def admin_flow(c: Checker, material: Material, server: Server, http: Client) -> None:
+    """The admin API: a suspension of a software_id refuses its clients until it is lifted, a
+    permanent withdrawal cannot be lifted nor become a suspension, and the error cases."""
+    admin = bearer(ADMIN_TOKEN)
+    o = http("GET", "/admin/withdrawals", headers=admin)
+    listed = c.check("the withdrawals, none yet", o, WITHDRAWALS, status=200)
+    c.expect(listed == {"withdrawals": []}, "the withdrawals, none yet", o, "expected no withdrawal")
+    for label, headers in (("without a token", {}), ("with a wrong token", bearer("z" * 43)), ("with the resolve token", bearer(RESOLVE_TOKEN))):
+        o = http("GET", "/admin/withdrawals", headers=headers)
+        c.check(f"the withdrawals {label}", o, WITHDRAWALS, status=401, error="invalid_token")
+        o = http("POST", "/admin/withdrawals", headers=headers, json={"issuer": harness.AUTHORITY_ISSUER, "software_id": "x"})
+        c.check(f"a withdrawal {label}", o, WITHDRAW, status=401, error="invalid_token")
+        o = http("DELETE", "/admin/withdrawals/AAAAAAAAAAAAAAAAAAAAAA", headers=headers)
+        c.check(f"a lift {label}", o, LIFT, status=401, error="invalid_token")
+
+    # a client of its own software_id, then suspended
+    software_id = "openapi-check-withdrawn"
+    statement = material.sign_statement(statement_claims(software_id=software_id))
+    registered = c.check("registration of the client to withdraw", http("POST", "/register", json={"software_statement": statement}), REGISTER, status=201)
+    if not isinstance(registered, dict) or "registration_client_uri" not in registered:
+        return
+    uri, token = registered["registration_client_uri"], registered["registration_access_token"]
+    resolve = {"client_id": registered["client_id"]}
+
+    def refused(label: str, why: str) -> None:
+        o = http("GET", uri, headers=bearer(token))
+        c.check(f"read of a client {label}", o, READ, status=401, error="invalid_token")
+        o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json=resolve)
+        answer = c.check(f"resolve a client {label}", o, RESOLVE, status=200)
+        c.expect(
+            isinstance(answer, dict) and answer.get("error") == "invalid_client" and why in answer.get("error_description", ""),
+            f"resolve a client {label}",
+            o,
+            f"expected invalid_client saying {why!r}",
+        )
+
+    def accepted(label: str) -> None:
+        c.check(f"read of a client {label}", http("GET", uri, headers=bearer(token)), READ, status=200)
+        o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json=resolve)
+        answer = c.check(f"resolve a client {label}", o, RESOLVE, status=200)
+        c.expect(isinstance(answer, dict) and answer.get("valid") is True, f"resolve a client {label}", o, "expected valid")
+
+    accepted("before any withdrawal")
+    request = {"issuer": harness.AUTHORITY_ISSUER, "software_id": software_id, "status": "suspended", "reason": "an OpenAPI check"}
+    o = http("POST", "/admin/withdrawals", headers=admin, json=request)
+    suspension = c.check("a suspension", o, WITHDRAW, status=201)
+    if not isinstance(suspension, dict) or "id" not in suspension:
+        return
+    c.expect(
+        {k: suspension.get(k) for k in request} == request and isinstance(suspension.get("created_at"), int),
+        "a suspension",
+        o,
+        "the answer must repeat the request, with an id and created_at",
+    )
+    refused("whose software is suspended", "withdrawn by the operator (suspended)")
+    o = http("GET", "/admin/withdrawals", headers=admin)
+    listed = c.check("the withdrawals, one suspension", o, WITHDRAWALS, status=200)
+    c.expect(isinstance(listed, dict) and listed.get("withdrawals") == [suspension], "the withdrawals, one suspension", o, "expected the suspension")
+    o = http("POST", "/admin/withdrawals", headers=admin, json=request)
+    again = c.check("the same suspension again", o, WITHDRAW, status=201)
+    c.expect(isinstance(again, dict) and again.get("id") == suspension["id"], "the same suspension again", o, "the same target must have the same id")
+    o = http("DELETE", f"/admin/withdrawals/{suspension['id']}", headers=admin)
+    c.check("lift the suspension", o, LIFT, status=204)
+    accepted("whose suspension was lifted")
+    o = http("DELETE", f"/admin/withdrawals/{suspension['id']}", headers=admin)
+    c.check("lift it again", o, LIFT, status=404, error="not_found")
+
+    # permanent: cannot be lifted nor become a suspension
+    o = http("POST", "/admin/withdrawals", headers=admin, json={"issuer": harness.AUTHORITY_ISSUER, "software_id": software_id})
+    permanent = c.check("a permanent withdrawal", o, WITHDRAW, status=201)
+    c.expect(isinstance(permanent, dict) and permanent.get("status") == "invalid", "a permanent withdrawal", o, "the default status must be invalid")
+    refused("whose software is withdrawn", "withdrawn by the operator (invalid)")
+    o = http("POST", "/admin/withdrawals", headers=admin, json=request)
+    c.check("a suspension over a permanent withdrawal", o, WITHDRAW, status=409, error="invalid_request")
+    if isinstance(permanent, dict) and "id" in permanent:
+        o = http("DELETE", f"/admin/withdrawals/{permanent['id']}", headers=admin)
+        c.check("lift a permanent withdrawal", o, LIFT, status=409, error="invalid_request")
+    c.check("lift an unknown withdrawal", http("DELETE", "/admin/withdrawals/AAAAAAAAAAAAAAAAAAAAAA", headers=admin), LIFT, status=404, error="not_found")
+    o = http(
+        "POST",
+        "/admin/withdrawals",
+        headers=admin,
+        json={"issuer": harness.AUTHORITY_ISSUER, "statement_jti": "openapi-check-no-such-statement", "registered_before": 1_700_000_000, "status": None, "reason": None},
+    )
+    by_jti = c.check("a withdrawal of a statement, with a time bound", o, WITHDRAW, status=201)
+    c.expect(
+        isinstance(by_jti, dict) and by_jti.get("registered_before") == 1_700_000_000 and "reason" not in by_jti,
+        "a withdrawal of a statement, with a time bound",
+        o,
+        "expected registered_before and no reason",
+    )
+    o = http("GET", "/admin/withdrawals", headers=admin)
+    listed = c.check("the withdrawals, two permanent", o, WITHDRAWALS, status=200)
+    c.expect(
+        isinstance(listed, dict) and len(listed.get("withdrawals", [])) == 2 and all(w.get("status") == "invalid" for w in listed["withdrawals"]),
+        "the withdrawals, two permanent",
+        o,
+        "expected the two permanent withdrawals",
+    )
+
+    # malformed requests
+    for label, body in (
+        ("without issuer", {"software_id": "x"}),
+        ("with both targets", {"issuer": "i", "software_id": "x", "statement_jti": "y"}),
+        ("without a target", {"issuer": "i"}),
+        ("with an empty software_id", {"issuer": "i", "software_id": ""}),
+        ("with a number for software_id", {"issuer": "i", "software_id": 7}),
+        ("with an unknown status", {"issuer": "i", "software_id": "x", "status": "revoked"}),
+        ("with a negative registered_before", {"issuer": "i", "software_id": "x", "registered_before": -1}),
+        ("with a reason of 501 characters", {"issuer": "i", "software_id": "x", "reason": "r" * 501}),
+        ("with an unknown member", {"issuer": "i", "software_id": "x", "client_id": "y"}),
+    ):
+        c.check(f"a withdrawal {label}", http("POST", "/admin/withdrawals", headers=admin, json=body), WITHDRAW, status=400, error="invalid_request")
+    for label, headers, data in (
+        ("that is not JSON", JSON, b"{"),
+        ("that is a JSON array", JSON, b"[]"),
+        ("that is not application/json", {"Content-Type": "text/plain"}, b'{"issuer": "i", "software_id": "x"}'),
+    ):
+        c.check(f"a withdrawal {label}", http("POST", "/admin/withdrawals", headers={**admin, **headers}, data=data), WITHDRAW, status=400, error="invalid_request")
+    oversized = json.dumps({"issuer": "i", "software_id": "x", "reason": "x" * 70000}).encode()
+    c.check("a withdrawal with an oversized body", http("POST", "/admin/withdrawals", headers={**admin, **JSON}, data=oversized), WITHDRAW, status=413, error="invalid_request")
+    o = http.raw(
+        "POST",
+        "/admin/withdrawals",
+        {**admin, "Content-Type": "application/json", "Content-Length": "100"},
+        b'{"issuer": ',
+        wait=server.options.get("request_timeout_secs", 10) + 10,
+    )
+    c.check("a withdrawal whose body never arrives", o, WITHDRAW, status=408, error="invalid_request")
+
+
+def admin_off(c: Checker, http: Client, label: str) -> None:
+    """The admin API answers 404 where it is off."""
+    for method, path, operation in (
+        ("GET", "/admin/withdrawals", WITHDRAWALS),
+        ("POST", "/admin/withdrawals", WITHDRAW),
+        ("DELETE", "/admin/withdrawals/AAAAAAAAAAAAAAAAAAAAAA", LIFT),
+    ):
+        kwargs: dict[str, Any] = {"headers": bearer(ADMIN_TOKEN)}
+        if method == "POST":
+            kwargs["json"] = {"issuer": harness.AUTHORITY_ISSUER, "software_id": "x"}
+        c.check(f"{method} {path} {label}", http(method, path, **kwargs), operation, status=404, error="not_found")
+
+
+def lists_off(c: Checker, http: Client, document: Any, label: str) -> None:
+    """No status lists where they are not published."""
+    c.expect(
+        isinstance(document, dict) and "status_list_aggregation_endpoint" not in document,
+        f"discovery {label}",
+        None,
+        "status_list_aggregation_endpoint must be absent",
+    )
+    for path, operation in (("/status-lists", AGGREGATION), ("/status-lists/0", STATUS_LIST)):
+        o = http("GET", path)
+        c.check(f"GET {path} {label}", o, operation, status=404, error="not_found")
+        check_head(c, f"GET {path} {label}", http, o, operation)
+
+
 def open_none_flow(c: Checker, material: Material, server: Server) -> None:
     """Open registration, management = "none", a per-address registration limit of one, the
     resolve API off."""
@@ -630,6 +964,10 @@ def open_none_flow(c: Checker, material: Material, server: Server) -> None:
     o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json={"client_id": "x"})
     c.check("resolve while the API is off", o, RESOLVE, status=404, error="not_found")
     c.check("readiness without a store", http("GET", "/health/ready"), ("/health/ready", "get"), status=200)
+    admin_off(c, http, "without admin_api_tokens")
+    lists_off(c, http, document, "with management none")
+    if isinstance(registered, dict):
+        c.expect("status" not in jwt_claims(registered["client_id"]), "open registration", o, "a client_id of management none has no status claim")
 
 
 def read_only_flow(c: Checker, material: Material, server: Server) -> None:
@@ -644,8 +982,11 @@ def read_only_flow(c: Checker, material: Material, server: Server) -> None:
     )
     statement = material.sign_statement(statement_claims(token_endpoint_auth_method="client_secret_post"))
     registered = c.check("registration (read-only)", http("POST", "/register", json={"software_statement": statement}), REGISTER, status=201)
+    admin_off(c, http, "with management read-only")
+    lists_off(c, http, document, "with management read-only")
     if not isinstance(registered, dict) or "registration_client_uri" not in registered:
         return
+    c.expect("status" not in jwt_claims(registered["client_id"]), "registration (read-only)", None, "a client_id of management read-only has no status claim")
     uri, token = registered["registration_client_uri"], registered["registration_access_token"]
     o = http("GET", uri, headers=bearer(token))
     c.check("read (read-only)", o, READ, status=200)
@@ -688,7 +1029,7 @@ def store_outage_flow(c: Checker, material: Material) -> None:
             "redis_timeout_ms": 500,
             "cache_ttl_secs": 1,
         }
-        with Server(material, "redis", tables={"status_store": store}) as server:
+        with Server(material, "redis", options={"admin_api_tokens": [ADMIN_TOKEN]}, tables={"status_store": store}) as server:
             http = Client(server)
             c.check("readiness with Redis", http("GET", "/health/ready"), ("/health/ready", "get"), status=200)
             statement = material.sign_statement(statement_claims())
@@ -708,12 +1049,113 @@ def store_outage_flow(c: Checker, material: Material) -> None:
             o = http("GET", "/health/ready")
             c.check("readiness while the store is down", o, ("/health/ready", "get"), status=503)
             check_head(c, "readiness while the store is down", http, o, ("/health/ready", "get"))
+            # no list was signed before the outage, so none can be served
+            reference = status_reference(c, "registration (Redis)", registered, server)
+            if reference is not None:
+                o = http("GET", reference["uri"])
+                c.check("a status list while the store is down", o, STATUS_LIST, status=503, error="temporarily_unavailable")
+                check_head(c, "a status list while the store is down", http, o, STATUS_LIST)
+            o = http("GET", "/status-lists")
+            c.check("the aggregation while the store is down", o, AGGREGATION, status=503, error="temporarily_unavailable")
+            o = http("GET", "/admin/withdrawals", headers=bearer(ADMIN_TOKEN))
+            c.check("the withdrawals while the store is down", o, WITHDRAWALS, status=503, error="temporarily_unavailable")
             statement = material.sign_statement(statement_claims())
             c.check("registration while the store is down", http("POST", "/register", json={"software_statement": statement}), REGISTER, status=201)
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
+
+
+def statement_status_flow(c: Checker, material: Material) -> None:
+    """A federation authority withdraws a software statement through its own status list
+    (draft-ietf-oauth-status-list-18 §6.2, §8.3): the list served over https from a loopback
+    port with a test CA, which only this server trusts (TEST ONLY fetch options). Skipped
+    without an `openssl` command."""
+    if not status_lists.available():
+        print("openapi: no openssl on PATH; statements with a status claim are not checked")
+        return
+    authority = status_lists.Authority(material.authority_private, material.directory)
+    with status_lists.ListServer(material.directory / "authority-lists") as lists:
+        path = "/lists/1"
+        uri = lists.url(path)
+        size = 16
+        lists.serve(path, authority.status_list(uri, size, {}))
+        with Server(
+            material,
+            "statement-status",
+            tables={
+                "fetch": {
+                    "extra_root_ca_file": str(lists.ca_file),
+                    "allow_private_addresses": True,
+                    "status_list_min_cache_secs": 1,
+                }
+            },
+            issuer={"status_list_uris": [lists.url("/lists/")]},
+        ) as server:
+            http = Client(server)
+
+            def register(label: str, status: Any, code: int, error: str | None = None) -> Any:
+                statement = material.sign_statement(statement_claims(status=status))
+                o = http("POST", "/register", json={"software_statement": statement})
+                answer = c.check(label, o, REGISTER, status=code, error=error)
+                if code == 503:
+                    c.expect(o.headers.get("Retry-After") == "5", label, o, "Retry-After must be 5")
+                return answer
+
+            def entry(idx: int, at: str = uri) -> dict[str, Any]:
+                return {"status_list": {"idx": idx, "uri": at}}
+
+            withdrawn = register("registration with a statement status", entry(3), 201)
+            kept = register("registration with another entry of the list", entry(4), 201)
+            if not isinstance(withdrawn, dict) or not isinstance(kept, dict) or "registration_client_uri" not in withdrawn:
+                return
+            c.expect("status" not in withdrawn, "registration with a statement status", None, "the status claim is not metadata")
+            o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json={"client_id": withdrawn["client_id"]})
+            answer = c.check("resolve a client whose statement has a status", o, RESOLVE, status=200)
+            c.expect(
+                isinstance(answer, dict) and (answer.get("software_statement") or {}).get("status") == {"idx": 3, "uri": uri},
+                "resolve a client whose statement has a status",
+                o,
+                "software_statement.status must be the statement's entry",
+            )
+            register("registration with an index past the list", entry(size), 400, "invalid_software_statement")
+            register("registration with a list outside status_list_uris", entry(0, "https://elsewhere.example/lists/1"), 400, "invalid_software_statement")
+            register("registration with a status claim that is not an object", "valid", 400, "invalid_software_statement")
+            register("registration with a status claim of another mechanism", {"other": {}}, 400, "invalid_software_statement")
+            register("registration with a list that is not there", entry(0, lists.url("/lists/missing")), 503, "temporarily_unavailable")
+
+            # the authority withdraws entry 3: no write at the registrar
+            lists.serve(path, authority.status_list(uri, size, {3: 1}))
+            read = (withdrawn["registration_client_uri"], withdrawn["registration_access_token"])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                o = http("GET", read[0], headers=bearer(read[1]))
+                if o.status != 200:
+                    break
+                time.sleep(0.5)
+            c.check("read of a client whose statement was withdrawn", o, READ, status=401, error="invalid_token")
+            o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json={"client_id": withdrawn["client_id"]})
+            answer = c.check("resolve a client whose statement was withdrawn", o, RESOLVE, status=200)
+            c.expect(
+                isinstance(answer, dict) and answer.get("error") == "invalid_client" and "withdrawn by its issuer" in answer.get("error_description", ""),
+                "resolve a client whose statement was withdrawn",
+                o,
+                "expected invalid_client saying withdrawn by its issuer",
+            )
+            register("registration with a withdrawn statement", entry(3), 400, "unapproved_software_statement")
+            o = http("GET", kept["registration_client_uri"], headers=bearer(kept["registration_access_token"]))
+            c.check("read of a client of another entry", o, READ, status=200)
+
+            # the list goes away: nothing can be said about the clients (fail closed)
+            lists.stop()
+            time.sleep(2)
+            o = http("GET", kept["registration_client_uri"], headers=bearer(kept["registration_access_token"]))
+            c.check("read while the statement's list cannot be fetched", o, READ, status=503, error="temporarily_unavailable")
+            check_head(c, "read while the statement's list cannot be fetched", http, o, READ, bearer(kept["registration_access_token"]))
+            o = http("POST", "/resolve", headers=bearer(RESOLVE_TOKEN), json={"client_id": kept["client_id"]})
+            c.check("resolve while the statement's list cannot be fetched", o, RESOLVE, status=503, error="temporarily_unavailable")
+            register("registration while the statement's list cannot be fetched", entry(5), 503, "temporarily_unavailable")
 
 
 def main() -> int:
@@ -729,7 +1171,12 @@ def main() -> int:
     print(f"openapi: checking {binary} against {spec.path}", flush=True)
     with tempfile.TemporaryDirectory(prefix="stateless-dcr-openapi-") as tmp:
         material = Material(binary, Path(tmp))
-        with Server(material, "full", options={"request_timeout_secs": 2}) as server:
+        with Server(
+            material,
+            "full",
+            options={"request_timeout_secs": 2, "admin_api_tokens": [ADMIN_TOKEN]},
+            tables={"status_lists": {"ttl_secs": LIST_TTL, "lifetime_secs": LIST_LIFETIME, "sign_interval_secs": 1}},
+        ) as server:
             full_server_flow(checker, material, server)
         with Server(
             material,
@@ -738,7 +1185,11 @@ def main() -> int:
             tables={"rate_limits": {"registration_per_address": {"burst": 1, "per_second": 0.001}}},
         ) as server:
             open_none_flow(checker, material, server)
-        with Server(material, "read-only", options={"management": "read-only", "client_id_max_length": CLIENT_ID_MAX_LENGTH}) as server:
+        with Server(
+            material,
+            "read-only",
+            options={"management": "read-only", "client_id_max_length": CLIENT_ID_MAX_LENGTH, "admin_api_tokens": [ADMIN_TOKEN]},
+        ) as server:
             read_only_flow(checker, material, server)
         refusal = Server(material, "longer-client-ids", options={"client_id_max_length": CLIENT_ID_MAX_LENGTH + 1}).refused()
         checker.expect(
@@ -748,6 +1199,7 @@ def main() -> int:
             f"the server must refuse to start, naming the option; it said: {refusal!r}",
         )
         store_outage_flow(checker, material)
+        statement_status_flow(checker, material)
 
     if checker.failures:
         print(

@@ -30,6 +30,8 @@ SPEC_URI = "urn:stateless-dcr:openapi"
 AUTHORITY_ISSUER = "https://federation.openapi-test.example"
 # at least 32 characters (configuration.md, resolve_api_tokens)
 RESOLVE_TOKEN = "openapi-test-resolve-token-0123456789abcdef"
+# at least 32 characters (configuration.md, admin_api_tokens)
+ADMIN_TOKEN = "openapi-test-admin-token-0123456789abcdefgh"
 
 
 def server_binary() -> Path:
@@ -129,7 +131,8 @@ class Server:
     """`stateless-dcr serve` on a free loopback port with a generated configuration file.
 
     `options` are top-level options; `tables` maps a table name (`rate_limits`, `policy`, ...)
-    to its options. The status store lives in the server's own directory.
+    to its options; `issuer` adds options to the `[[trusted_issuers]]` entry of the authority
+    (`status_list_uris`, ...). The status store lives in the server's own directory.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class Server:
         name: str,
         options: dict[str, Any] | None = None,
         tables: dict[str, dict[str, Any]] | None = None,
+        issuer: dict[str, Any] | None = None,
     ):
         self.material = material
         self.name = name
@@ -145,6 +149,7 @@ class Server:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.options = options or {}
         self.tables = tables or {}
+        self.issuer = issuer or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = self.directory / "server.log"
@@ -175,6 +180,7 @@ class Server:
         lines.append("\n[[trusted_issuers]]")
         lines.append(f"issuer = {toml_value(AUTHORITY_ISSUER)}")
         lines.append(f"jwks_file = {toml_value(str(self.material.authority_jwks))}")
+        lines.extend(f"{k} = {toml_value(v)}" for k, v in self.issuer.items())
         path = self.directory / "config.toml"
         path.write_text("\n".join(lines) + "\n")
         return path

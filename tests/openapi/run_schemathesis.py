@@ -2,10 +2,11 @@
 """schemathesis against a stateless-dcr server configured for open registration.
 
 Starts the server binary (STATELESS_DCR_BIN, default ../../target/debug/stateless-dcr relative
-to this file) with `require_software_statement = false`, `management = "full"` and the resolve
-API on, then runs `schemathesis run docs/openapi.yaml` with exactly the checks
+to this file) with `require_software_statement = false`, `management = "full"`, the resolve
+API and the admin API on, then runs `schemathesis run docs/openapi.yaml` with exactly the checks
 not_a_server_error, status_code_conformance, content_type_conformance and
-response_schema_conformance, at most OPENAPI_MAX_EXAMPLES (default 50) test cases per operation.
+response_schema_conformance, at most OPENAPI_MAX_EXAMPLES (default 50) test cases per operation
+(schemathesis_hooks.py lets it read `application/statuslist+jwt` bodies).
 OPENAPI_SEED fixes schemathesis' random seed (it prints the one it used). Exits with
 schemathesis' status, or 1 when the server died during the run.
 
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import harness
-from harness import HERE, RESOLVE_TOKEN, SPEC_PATH, Material, Server
+from harness import ADMIN_TOKEN, HERE, RESOLVE_TOKEN, SPEC_PATH, Material, Server
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
@@ -32,7 +33,11 @@ def main() -> int:
     binary = harness.server_binary()
     with tempfile.TemporaryDirectory(prefix="stateless-dcr-schemathesis-") as tmp:
         material = Material(binary, Path(tmp))
-        with Server(material, "open", options={"require_software_statement": False}) as server:
+        with Server(
+            material,
+            "open",
+            options={"require_software_statement": False, "admin_api_tokens": [ADMIN_TOKEN]},
+        ) as server:
             command = [
                 sys.executable,
                 "-m",
@@ -59,7 +64,12 @@ def main() -> int:
                 *(["--seed", seed] if seed else []),
                 *sys.argv[1:],
             ]
-            environment = dict(os.environ, OPENAPI_RESOLVE_TOKEN=RESOLVE_TOKEN)
+            environment = dict(
+                os.environ,
+                OPENAPI_RESOLVE_TOKEN=RESOLVE_TOKEN,
+                OPENAPI_ADMIN_TOKEN=ADMIN_TOKEN,
+                SCHEMATHESIS_HOOKS=str(HERE / "schemathesis_hooks.py"),
+            )
             print(f"openapi: schemathesis against {binary} at {server.url}", flush=True)
             try:
                 status = subprocess.run(command, env=environment, cwd=tmp, timeout=900).returncode

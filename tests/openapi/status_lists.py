@@ -1,10 +1,13 @@
-"""A federation authority's Token Status Lists (draft-ietf-oauth-status-list-18), for
-check_responses.py: the lists signed with the authority's key (made by `stateless-dcr statement
-keygen`, ES256) and served over https from a loopback port, with a test CA made by the `openssl`
-command. The registrar under test trusts that CA (`fetch.extra_root_ca_file`) and may fetch
-from loopback (`fetch.allow_private_addresses`): both are TEST ONLY options.
+"""Token Status Lists (draft-ietf-oauth-status-list-18) for check_responses.py, with the Python
+standard library and the `openssl` command only:
 
-Only the Python standard library and the `openssl` command are used.
+- the registrar's lists: decoded (`decode_jwt`, `decode_list`) and their ES256 signature
+  verified with a key of its `/jwks` (`verify_es256`);
+- a federation authority's lists: signed with the authority's key (made by `stateless-dcr
+  statement keygen`, ES256; `Authority`) and served over https from a loopback port with a
+  certificate from a test CA made here (`ListServer`). The registrar under test trusts that CA
+  (`fetch.extra_root_ca_file`) and may fetch from loopback (`fetch.allow_private_addresses`):
+  both are TEST ONLY options.
 """
 
 from __future__ import annotations
@@ -70,6 +73,44 @@ def p256_private_pem(jwk: dict[str, Any]) -> str:
     body = base64.encodebytes(key).decode().replace("\n", "")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return "-----BEGIN EC PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END EC PRIVATE KEY-----\n"
+
+
+def p256_public_pem(jwk: dict[str, Any]) -> str:
+    """An EC P-256 public JWK as a SubjectPublicKeyInfo (RFC 5480) PEM key for openssl."""
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise ValueError("not an EC P-256 key")
+    point = b"\x04" + b64url_decode(jwk["x"]).rjust(32, b"\0") + b64url_decode(jwk["y"]).rjust(32, b"\0")
+    algorithm = _der(0x30, bytes.fromhex("06072a8648ce3d0201") + bytes.fromhex("06082a8648ce3d030107"))
+    key = _der(0x30, algorithm + _der(0x03, b"\x00" + point))
+    body = base64.encodebytes(key).decode().replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+
+
+def _der_integer(value: int) -> bytes:
+    raw = value.to_bytes((value.bit_length() + 8) // 8 or 1, "big")  # a leading 0 keeps it positive
+    return _der(0x02, raw)
+
+
+def verify_es256(token: str, jwk: dict[str, Any], directory: Path) -> bool:
+    """Whether the ES256 signature of the compact JWS `token` verifies with the public `jwk`
+    (`openssl dgst -verify`)."""
+    header, payload, signature = token.split(".")
+    raw = b64url_decode(signature)
+    if len(raw) != 64:
+        return False
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    key = directory / "verify-key.pem"
+    key.write_text(p256_public_pem(jwk))
+    der = directory / "verify-signature.der"
+    der.write_bytes(_der(0x30, _der_integer(r) + _der_integer(s)))
+    result = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-verify", str(key), "-signature", str(der)],
+        input=f"{header}.{payload}".encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    return result.returncode == 0
 
 
 def _der_integers(signature: bytes) -> tuple[int, int]:
