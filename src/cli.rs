@@ -205,6 +205,8 @@ pub fn main() -> ExitCode {
         Command::Edge { config } => edge(&config),
         Command::Revoke(args) => revoke(args),
     };
+    // what the log writer thread has not written yet, before anything else is printed
+    crate::logging::flush();
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -214,19 +216,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to standard error, as text or one JSON object per line; `RUST_LOG` wins over the
-/// configured level.
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    crate::logging::init(level, format);
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, String> {

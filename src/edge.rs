@@ -25,15 +25,18 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::client_id::ClientIdError;
 use crate::clock::SharedClock;
 use crate::config::{invalid, ConfigError, LogFormat, TrustedIssuer};
 use crate::fetch::{FetchConfig, Fetcher};
-use crate::http::errors::ApiError;
-use crate::http::handlers::{bearer_token, read_json_object};
+use crate::http::errors::{ApiError, ProtectedApi};
+use crate::http::handlers::{read_json_object, require_token};
 use crate::http::resolve_api::{answer, ResolveQuery};
 use crate::http::telemetry;
 use crate::keys::{DerivationKeys, PublishedKeys, VerifierSet};
-use crate::resolve::{ListChecks, RemoteAmendments, Resolver, ResolverOptions};
+use crate::resolve::{
+    InvalidClient, ListChecks, RemoteAmendments, ResolveError, Resolver, ResolverOptions,
+};
 use crate::secret::Secret;
 use crate::startup::StartupError;
 use crate::statement::TrustedIssuers;
@@ -184,11 +187,11 @@ impl EdgeConfig {
                 "every token must be at least 32 characters (make one with `openssl rand -base64 32`)",
             ));
         }
-        if self.jwks_refresh_secs == 0 || self.amendment_cache_secs == 0 {
-            return Err(invalid(
-                "jwks_refresh_secs",
-                "jwks_refresh_secs and amendment_cache_secs must be at least 1",
-            ));
+        if self.jwks_refresh_secs == 0 {
+            return Err(invalid("jwks_refresh_secs", "must be at least 1"));
+        }
+        if self.amendment_cache_secs == 0 {
+            return Err(invalid("amendment_cache_secs", "must be at least 1"));
         }
         if self.max_request_bytes < 1024 {
             return Err(invalid("max_request_bytes", "must be at least 1024"));
@@ -251,7 +254,9 @@ async fn read_registrar(
             .ok_or_else(|| format!("{discovery_url}: no {name}"))
     };
     let issuer = text("issuer")?;
-    let jwks_uri = text("jwks_uri")?;
+    // the registrar serves /jwks at the root of its listener, whatever its public URL: a node
+    // inside the registrar's network reads it there, not at the published jwks_uri
+    let jwks_uri = format!("{}/jwks", registrar_url.trim_end_matches('/'));
     let jwks = get_json(http, &jwks_uri).await?;
     let verifiers = VerifierSet::from_jwks(&jwks).map_err(|e| format!("{jwks_uri}: {e}"))?;
     let status_list_base = discovery["status_list_aggregation_endpoint"]
@@ -267,9 +272,67 @@ async fn read_registrar(
 #[derive(Clone)]
 struct EdgeState {
     resolver: Arc<Resolver>,
+    keys: Arc<RegistrarKeyRefresh>,
     tokens: Arc<Vec<Secret>>,
     max_request_bytes: usize,
     request_timeout: Duration,
+}
+
+/// A client_id signed with a key this node does not know triggers one refetch of the
+/// registrar's keys (it may have rotated), at most once per this many seconds.
+const UNKNOWN_KID_REFETCH_SECS: u64 = 30;
+
+/// The registrar's keys as this node holds them, and how they are fetched again: every
+/// `jwks_refresh_secs`, on SIGHUP, and for a client_id with an unknown `kid`.
+struct RegistrarKeyRefresh {
+    http: reqwest::Client,
+    registrar_url: String,
+    issuer: String,
+    keys: PublishedKeys,
+    resolver: std::sync::OnceLock<Arc<Resolver>>,
+    last_forced: std::sync::Mutex<Option<std::time::Instant>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl RegistrarKeyRefresh {
+    async fn refresh(&self) {
+        let _one_at_a_time = self.refreshing.lock().await;
+        match read_registrar(&self.http, &self.registrar_url).await {
+            Ok(view) if view.issuer == self.issuer => {
+                self.keys.replace_verifiers(view.verifiers);
+                if let Some(resolver) = self.resolver.get() {
+                    resolver.clear_cache();
+                }
+            }
+            Ok(view) => tracing::error!(
+                expected = %self.issuer,
+                found = %view.issuer,
+                "the registrar's issuer changed; keeping the keys of the old one"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "refreshing the registrar's keys failed; keeping the last ones")
+            }
+        }
+    }
+
+    /// Refetch for a `kid` this node lacks, unless one was fetched for that reason lately.
+    async fn refresh_for_unknown_kid(&self) {
+        let due = {
+            let mut last = self
+                .last_forced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due =
+                last.is_none_or(|at| at.elapsed() >= Duration::from_secs(UNKNOWN_KID_REFETCH_SECS));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            self.refresh().await;
+        }
+    }
 }
 
 /// `POST /resolve`, as on the registrar (docs/api.md).
@@ -278,11 +341,7 @@ async fn resolve(
     payload: web::Payload,
     state: web::Data<EdgeState>,
 ) -> Result<HttpResponse, ApiError> {
-    let authorized = bearer_token(&request)
-        .is_some_and(|presented| state.tokens.iter().any(|t| t.matches(presented)));
-    if !authorized {
-        return Err(ApiError::ApiUnauthorized);
-    }
+    require_token(&request, &state.tokens, ProtectedApi::Resolve)?;
     let body = read_json_object(
         &request,
         payload,
@@ -297,6 +356,11 @@ async fn resolve(
         other => other,
     })?;
     let query = ResolveQuery::from_json(&body)?;
+    if let Err(ResolveError::InvalidClient(InvalidClient::ClientId(ClientIdError::UnknownKey))) =
+        state.resolver.verify(query.client_id())
+    {
+        state.keys.refresh_for_unknown_kid().await;
+    }
     let answer = answer(&state.resolver, &query).await?;
     let mut response = HttpResponse::Ok();
     crate::http::errors::no_store(&mut response);
@@ -305,6 +369,18 @@ async fn resolve(
 
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready once the registrar's keys are loaded, which they are before the node listens; a
+/// status list that cannot be fetched shows in `/resolve` answers (503), not here, so that a
+/// load balancer does not take every edge node out when the registrar is briefly away.
+async fn ready() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+}
+
+fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -419,16 +495,23 @@ impl EdgeNode {
                 amendments,
             }),
         }));
-        let refresher = tokio::spawn(refresh_keys(
+        let key_refresh = Arc::new(RegistrarKeyRefresh {
             http,
-            config.registrar_url.clone(),
-            view.issuer,
+            registrar_url: config.registrar_url.clone(),
+            issuer: view.issuer,
             keys,
-            resolver.clone(),
+            resolver: std::sync::OnceLock::new(),
+            last_forced: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        let _ = key_refresh.resolver.set(resolver.clone());
+        let refresher = tokio::spawn(refresh_keys(
+            key_refresh.clone(),
             Duration::from_secs(config.jwks_refresh_secs),
         ));
         let state = EdgeState {
             resolver,
+            keys: key_refresh,
             tokens: Arc::new(config.resolve_api_tokens.clone()),
             max_request_bytes: config.max_request_bytes,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
@@ -439,8 +522,8 @@ impl EdgeNode {
                 .wrap(from_fn(telemetry::log_requests))
                 .app_data(web::Data::new(state.clone()))
                 .route("/resolve", web::post().to(resolve))
-                .route("/health/live", web::get().to(live))
-                .route("/health/ready", web::get().to(live))
+                .route("/health/live", get_or_head().to(live))
+                .route("/health/ready", get_or_head().to(ready))
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(config.shutdown_timeout_secs)
@@ -482,31 +565,27 @@ impl EdgeNode {
     }
 }
 
-/// Fetch the registrar's keys again every `every`: a rotated key verifies here within that.
-/// A registrar that changed its issuer is not followed (logged): the node keeps its keys.
-async fn refresh_keys(
-    http: reqwest::Client,
-    registrar_url: String,
-    issuer: String,
-    keys: PublishedKeys,
-    resolver: Arc<Resolver>,
-    every: Duration,
-) {
+/// Fetch the registrar's keys again every `every`, and at once on SIGHUP (the registrar rotated
+/// its key: make this node see the new one now).
+async fn refresh_keys(keys: Arc<RegistrarKeyRefresh>, every: Duration) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
-        tokio::time::sleep(every).await;
-        match read_registrar(&http, &registrar_url).await {
-            Ok(view) if view.issuer == issuer => {
-                keys.replace_verifiers(view.verifiers);
-                resolver.clear_cache();
-            }
-            Ok(view) => tracing::error!(
-                expected = %issuer,
-                found = %view.issuer,
-                "the registrar's issuer changed; keeping the keys of the old one"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "refreshing the registrar's keys failed; keeping the last ones")
+        #[cfg(unix)]
+        {
+            let hangup_received = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = hangup_received => tracing::info!("SIGHUP: fetching the registrar's keys again"),
             }
         }
+        #[cfg(not(unix))]
+        tokio::time::sleep(every).await;
+        keys.refresh().await;
     }
 }

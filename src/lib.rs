@@ -25,6 +25,7 @@ pub mod http;
 pub mod jose;
 pub mod jwks;
 pub mod keys;
+pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod ratelimit;

@@ -170,16 +170,25 @@ pub fn cache(cache: &str, hit: bool) {
 /// Counters of each resolve outcome, looked up once (the cached resolve is a hot path).
 static RESOLVE_COUNTERS: LazyLock<Vec<(&'static str, prometheus::IntCounter)>> =
     LazyLock::new(|| {
-        ["valid", "revoked", "invalid", "store_error"]
-            .into_iter()
-            .map(|o| (o, METRICS.resolves.with_label_values(&[o])))
-            .collect()
+        [
+            "valid",
+            "revoked",
+            "withdrawn",
+            "invalid",
+            "store_error",
+            "status_list_error",
+        ]
+        .into_iter()
+        .map(|o| (o, METRICS.resolves.with_label_values(&[o])))
+        .collect()
     });
 
-/// Count a resolution by outcome.
+/// Count a resolution by outcome: the outcomes above from their counters looked up once, any
+/// other by label (slower, never lost).
 pub fn resolve(outcome: &str) {
-    if let Some((_, counter)) = RESOLVE_COUNTERS.iter().find(|(o, _)| *o == outcome) {
-        counter.inc();
+    match RESOLVE_COUNTERS.iter().find(|(o, _)| *o == outcome) {
+        Some((_, counter)) => counter.inc(),
+        None => METRICS.resolves.with_label_values(&[outcome]).inc(),
     }
 }
 

@@ -62,6 +62,11 @@ impl Issuer {
     /// Whether `uri` is under one of the issuer's `status_list_uris`: equal to one, or below
     /// one that ends with `/`.
     fn allows_status_list(&self, uri: &str) -> bool {
+        // only URIs written the way they are fetched: `a/../b` would match a prefix as text
+        // and reach another path
+        if url::Url::parse(uri).map_or(true, |parsed| parsed.as_str() != uri) {
+            return false;
+        }
         self.config.status_list_uris.iter().any(|allowed| {
             uri == allowed || (allowed.ends_with('/') && uri.starts_with(allowed.as_str()))
         })
@@ -268,7 +273,7 @@ impl TrustedIssuers {
             None | Some(Value::Null) => None,
             Some(claim) => {
                 let reference = StatusReference::from_claim(claim)
-                    .map_err(|e| invalid(format!("the software statement's {e}")))?;
+                    .map_err(|e| invalid(format!("in the software statement, {e}")))?;
                 // Only where the operator allowed: a statement must not make the registrar
                 // fetch from anywhere it names.
                 if !trusted.allows_status_list(&reference.uri) {

@@ -150,6 +150,20 @@ impl Fetcher {
                 "max_concurrent_fetches must be greater than zero".into(),
             ));
         }
+        if config.status_list_min_cache_secs == 0
+            || config.status_list_min_cache_secs > config.status_list_max_cache_secs
+        {
+            return Err(FetchError::Config(
+                "status_list_min_cache_secs must be at least 1 and not exceed status_list_max_cache_secs"
+                    .into(),
+            ));
+        }
+        if config.max_status_list_bytes < 1024 || config.max_status_list_decompressed_bytes < 1024 {
+            return Err(FetchError::Config(
+                "max_status_list_bytes and max_status_list_decompressed_bytes must be at least 1024"
+                    .into(),
+            ));
+        }
         if config.issuer_jwks_min_cache_secs > config.issuer_jwks_max_cache_secs {
             return Err(FetchError::Config(
                 "issuer_jwks_min_cache_secs must not exceed issuer_jwks_max_cache_secs".into(),

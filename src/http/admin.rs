@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::errors::{no_store, ApiError};
-use super::handlers::{bearer_token, json_body_of};
+use super::errors::{no_store, ApiError, ProtectedApi};
+use super::handlers::{json_body_of, require_token};
 use super::AppState;
 use crate::registrar::{WithdrawalError, WithdrawalRequest};
 
@@ -14,12 +14,7 @@ fn authorize(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     if tokens.is_empty() || state.registrar.status_service().is_none() {
         return Err(ApiError::NotFound);
     }
-    let authorized =
-        bearer_token(request).is_some_and(|presented| tokens.iter().any(|t| t.matches(presented)));
-    if !authorized {
-        return Err(ApiError::AdminUnauthorized);
-    }
-    Ok(())
+    require_token(request, tokens, ProtectedApi::Admin)
 }
 
 fn refused(e: WithdrawalError) -> ApiError {
@@ -87,4 +82,24 @@ pub async fn lift(
     let mut response = HttpResponse::NoContent();
     no_store(&mut response);
     Ok(response.finish())
+}
+
+/// Any other method: 404 while the API is off (it does not exist), else 405 with `Allow`.
+pub async fn collection_method_not_allowed(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    not_allowed(&state, "GET, HEAD, POST")
+}
+
+pub async fn item_method_not_allowed(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    not_allowed(&state, "DELETE")
+}
+
+fn not_allowed(state: &AppState, allow: &'static str) -> Result<HttpResponse, ApiError> {
+    if state.registrar.config().admin_api_tokens.is_empty()
+        || state.registrar.status_service().is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    Err(ApiError::MethodNotAllowed { allow })
 }

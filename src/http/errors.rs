@@ -38,18 +38,32 @@ pub enum ApiError {
     /// take).
     #[error("CORS preflight refused: {0}")]
     CorsRefused(String),
-    /// A caller of the OP-facing API without valid credentials.
+    /// A caller of a token-protected API (`/resolve`, the admin API) without valid credentials;
+    /// `presented`: whether it sent a bearer token at all (RFC 6750 §3.1).
     #[error("this API needs a valid bearer token")]
-    ApiUnauthorized,
-    /// A caller of the admin API without valid credentials.
-    #[error("the admin API needs a valid bearer token")]
-    AdminUnauthorized,
+    Unauthorized { api: ProtectedApi, presented: bool },
     /// No representation the request's `Accept` takes (406); the one offered.
     #[error("only {0} is offered here")]
     NotAcceptable(&'static str),
     /// The request conflicts with what is stored (409).
     #[error("{0}")]
     Conflict(String),
+}
+
+/// The APIs that take bearer tokens of their own, each with its challenge realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectedApi {
+    Resolve,
+    Admin,
+}
+
+impl ProtectedApi {
+    fn realm(self) -> &'static str {
+        match self {
+            ProtectedApi::Resolve => "stateless-dcr-resolve",
+            ProtectedApi::Admin => "stateless-dcr-admin",
+        }
+    }
 }
 
 /// The challenge realm of this service's bearer tokens.
@@ -69,7 +83,7 @@ impl ApiError {
             | ApiError::RequestTimeout
             | ApiError::MethodNotAllowed { .. } => "invalid_request",
             ApiError::NotFound => "not_found",
-            ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => "invalid_token",
+            ApiError::Unauthorized { .. } => "invalid_token",
             ApiError::Conflict(_) | ApiError::NotAcceptable(_) => "invalid_request",
             ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => "invalid_request",
             ApiError::RateLimited { .. } => "too_many_requests",
@@ -118,7 +132,7 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::ApiUnauthorized | ApiError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::InvalidRequest(_) | ApiError::CorsRefused(_) => StatusCode::BAD_REQUEST,
@@ -173,17 +187,14 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            ApiError::ApiUnauthorized => {
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    format!("Bearer realm=\"{REALM}-resolve\", error=\"invalid_token\""),
-                ));
-            }
-            ApiError::AdminUnauthorized => {
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    format!("Bearer realm=\"{REALM}-admin\", error=\"invalid_token\""),
-                ));
+            ApiError::Unauthorized { api, presented } => {
+                // RFC 6750 §3.1: no error code when no credentials were presented
+                let challenge = if *presented {
+                    format!("Bearer realm=\"{}\", error=\"invalid_token\"", api.realm())
+                } else {
+                    format!("Bearer realm=\"{}\"", api.realm())
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             _ => {}
         }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::errors::{no_store, ApiError};
+use super::errors::{no_store, ApiError, ProtectedApi};
 use super::AppState;
 use crate::config::Management;
 use crate::registrar::RegistrationError;
@@ -201,11 +201,7 @@ pub async fn resolve(
     if tokens.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let authorized =
-        bearer_token(&request).is_some_and(|presented| tokens.iter().any(|t| t.matches(presented)));
-    if !authorized {
-        return Err(ApiError::ApiUnauthorized);
-    }
+    require_token(&request, tokens, ProtectedApi::Resolve)?;
     // the OP-facing API answers malformed calls with invalid_request (RFC 6749 §5.2), not the
     // registration endpoint's invalid_client_metadata
     let body = json_body(&request, payload, &state)
@@ -322,7 +318,7 @@ pub async fn status_list_aggregation(state: web::Data<AppState>) -> Result<HttpR
     let all = lists.all_lists().await.map_err(RegistrationError::from)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .json(serde_json::json!({ "status_lists": all })))
+        .json(serde_json::json!({ "status_lists": *all })))
 }
 
 fn json_response(
@@ -380,6 +376,22 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// The RFC 6750 §2.1 bearer token of the Authorization header, if there is one.
+/// The caller of a token-protected API must present one of `tokens` (compared in constant
+/// time).
+pub(crate) fn require_token(
+    request: &HttpRequest,
+    tokens: &[crate::secret::Secret],
+    api: ProtectedApi,
+) -> Result<(), ApiError> {
+    match bearer_token(request) {
+        Some(presented) if tokens.iter().any(|t| t.matches(presented)) => Ok(()),
+        presented => Err(ApiError::Unauthorized {
+            api,
+            presented: presented.is_some() || request.headers().contains_key(header::AUTHORIZATION),
+        }),
+    }
+}
+
 pub(crate) fn bearer_token(request: &HttpRequest) -> Option<&str> {
     let value = request
         .headers()

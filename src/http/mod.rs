@@ -70,14 +70,28 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/resolve", web::post().to(handlers::resolve))
             .service(
                 web::resource("/admin/withdrawals")
-                    .route(web::get().to(admin::list))
-                    .route(web::post().to(admin::create)),
+                    .route(
+                        web::route()
+                            .guard(guard::Any(guard::Get()).or(guard::Head()))
+                            .to(admin::list),
+                    )
+                    .route(web::post().to(admin::create))
+                    .default_service(web::to(admin::collection_method_not_allowed)),
             )
-            .service(web::resource("/admin/withdrawals/{id}").route(web::delete().to(admin::lift)))
+            .service(
+                web::resource("/admin/withdrawals/{id}")
+                    .route(web::delete().to(admin::lift))
+                    .default_service(web::to(admin::item_method_not_allowed)),
+            )
             .service(
                 // draft-ietf-oauth-status-list-18 §8.1: readable from browsers too
                 web::scope("/status-lists")
-                    .wrap(Cors::default().allow_any_origin().allowed_methods(["GET"]))
+                    .wrap(
+                        Cors::default()
+                            .allow_any_origin()
+                            .allowed_methods(["GET", "HEAD"]),
+                    )
+                    .wrap(from_fn(cors_answers))
                     .service(readable("").to(handlers::status_list_aggregation))
                     .service(readable("/{id}").to(handlers::status_list)),
             )

@@ -31,6 +31,10 @@ pub struct ResolveQuery {
 }
 
 impl ResolveQuery {
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     pub fn from_json(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let string = |name: &str| -> Result<Option<String>, ApiError> {
             match body.get(name) {

@@ -27,6 +27,18 @@ pub enum Curve {
     P521,
 }
 
+/// A message digest of up to 512 bits, on the stack.
+struct Digest {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Digest {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 impl Curve {
     pub fn of_alg(alg: &str) -> Option<Curve> {
         match alg {
@@ -71,12 +83,32 @@ impl Curve {
         }
     }
 
-    fn digest(self, message: &[u8]) -> Vec<u8> {
-        match self {
-            Curve::P256 => openssl::sha::sha256(message).to_vec(),
-            Curve::P384 => openssl::sha::sha384(message).to_vec(),
-            Curve::P521 => openssl::sha::sha512(message).to_vec(),
-        }
+    /// The message digest of the curve's algorithm (RFC 7518 §3.4). OpenSSL's incremental
+    /// hashers, not its one-shot functions: in OpenSSL 3 those fetch the algorithm (a lock and
+    /// a table lookup) on every call, which cost as much as hashing the message (docs/benchmarks.md).
+    fn digest(self, message: &[u8]) -> Digest {
+        let mut out = [0u8; 64];
+        let len = match self {
+            Curve::P256 => {
+                let mut hasher = openssl::sha::Sha256::new();
+                hasher.update(message);
+                out[..32].copy_from_slice(&hasher.finish());
+                32
+            }
+            Curve::P384 => {
+                let mut hasher = openssl::sha::Sha384::new();
+                hasher.update(message);
+                out[..48].copy_from_slice(&hasher.finish());
+                48
+            }
+            Curve::P521 => {
+                let mut hasher = openssl::sha::Sha512::new();
+                hasher.update(message);
+                out.copy_from_slice(&hasher.finish());
+                64
+            }
+        };
+        Digest { bytes: out, len }
     }
 
     fn order(self) -> Result<&'static Order, ErrorStack> {
@@ -248,7 +280,7 @@ impl JwsSigner for EcdsaSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
         let signature = (|| -> Result<Vec<u8>, ErrorStack> {
             let digest = self.curve.digest(message);
-            let sig = EcdsaSig::sign(&digest, &self.key)?;
+            let sig = EcdsaSig::sign(digest.as_bytes(), &self.key)?;
             let width = self.curve.width();
             let mut out = padded(sig.r(), width)?;
             out.extend(padded(sig.s(), width)?);
@@ -312,7 +344,7 @@ impl JwsVerifier for EcdsaVerifier {
             let r = BigNum::from_slice(&signature[..width])?;
             let s = BigNum::from_slice(&signature[width..])?;
             let sig = EcdsaSig::from_private_components(r, s)?;
-            sig.verify(&self.curve.digest(message), &self.key)
+            sig.verify(self.curve.digest(message).as_bytes(), &self.key)
         })();
         match verified {
             Ok(true) => Ok(()),

@@ -117,7 +117,15 @@ impl Registrar {
     /// one in this registrar's lists.
     pub(crate) fn list_entry(&self, client: &VerifiedClient, value: u8) -> Option<EntryChange> {
         let status = client.claims.status.as_ref()?;
-        publish::entry_in(&self.endpoints.status_lists, &status.status_list, value)
+        let entry = publish::entry_in(&self.endpoints.status_lists, &status.status_list, value);
+        if entry.is_none() {
+            // issued under another public_url: its list here cannot show the change
+            tracing::warn!(
+                uri = %status.status_list.uri,
+                "the client's status list is not one of this registrar's; its entry is not changed"
+            );
+        }
+        entry
     }
 
     /// The key set in force now.
@@ -130,6 +138,19 @@ impl Registrar {
     pub fn replace_keys(&self, keys: RegistrarKeys) {
         self.keys.replace(keys);
         self.resolver.clear_cache();
+        // withdrawals signed by the previous key are signed again while it is still listed
+        if let (Some(store), Ok(runtime)) =
+            (self.status.clone(), tokio::runtime::Handle::try_current())
+        {
+            let keys = self.keys.snapshot();
+            runtime.spawn(async move {
+                match store.resign_withdrawals(&keys).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(withdrawals = n, "withdrawals signed again with the new key"),
+                    Err(e) => tracing::error!(error = %e, "cannot sign the withdrawals again with the new key; keep the old key listed until this succeeds"),
+                }
+            });
+        }
     }
 
     pub fn config(&self) -> &Config {

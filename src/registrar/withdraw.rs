@@ -27,7 +27,14 @@ pub enum WithdrawalError {
 
 impl From<crate::status::StoreError> for WithdrawalError {
     fn from(e: crate::status::StoreError) -> Self {
-        WithdrawalError::Registration(e.into())
+        match e {
+            // a stored withdrawal that does not verify is the server's problem, not the
+            // operator's credentials (the client refusal it causes is elsewhere)
+            crate::status::StoreError::Corrupt(m) => {
+                WithdrawalError::Registration(RegistrationError::Internal(m))
+            }
+            other => WithdrawalError::Registration(other.into()),
+        }
     }
 }
 

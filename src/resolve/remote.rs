@@ -26,7 +26,13 @@ pub struct RemoteAmendments {
     token: Secret,
     http: reqwest::Client,
     cache: moka::future::Cache<Arc<str>, Arc<Amendment>>,
+    /// Failed questions, remembered briefly: while the registrar is away, a flood of lookups of
+    /// updated clients costs one request per client and period, not one timeout each.
+    failures: moka::future::Cache<Arc<str>, String>,
 }
+
+/// How long a failed question is remembered, in seconds.
+const FAILURE_CACHE_SECS: u64 = 5;
 
 impl std::fmt::Debug for RemoteAmendments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +83,10 @@ impl RemoteAmendments {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(cache_secs.max(1)))
                 .build(),
+            failures: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(FAILURE_CACHE_SECS))
+                .build(),
         })
     }
 
@@ -85,7 +95,19 @@ impl RemoteAmendments {
         if let Some(hit) = self.cache.get(&client.client_id).await {
             return Ok(hit);
         }
-        let amendment = Arc::new(self.ask(client).await?);
+        if let Some(failed) = self.failures.get(&client.client_id).await {
+            return Err(ResolveError::Amendment(failed));
+        }
+        let amendment = match self.ask(client).await {
+            Ok(amendment) => Arc::new(amendment),
+            Err(ResolveError::Amendment(why)) => {
+                self.failures
+                    .insert(client.client_id.clone(), why.clone())
+                    .await;
+                return Err(ResolveError::Amendment(why));
+            }
+            Err(other) => return Err(other),
+        };
         self.cache
             .insert(client.client_id.clone(), amendment.clone())
             .await;

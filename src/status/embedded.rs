@@ -24,8 +24,9 @@ const ALLOCATION: TableDefinition<&str, (u64, u64)> =
 const LISTS: TableDefinition<u64, u64> = TableDefinition::new("status_lists");
 /// (list, byte offset) → the byte: only bytes with an entry that is not VALID are stored.
 const LIST_BYTES: TableDefinition<(u64, u64), u8> = TableDefinition::new("status_list_bytes");
-/// withdrawal id → (state, signed record); state: 1 = invalid, 2 = suspended.
-const WITHDRAWALS: TableDefinition<&str, (u8, &str)> = TableDefinition::new("withdrawals");
+/// withdrawal id → (state, registered_before or u64::MAX, signed record); state: 1 = invalid,
+/// 2 = suspended.
+const WITHDRAWALS: TableDefinition<&str, (u8, u64, &str)> = TableDefinition::new("withdrawals");
 
 const WITHDRAWN_INVALID: u8 = 1;
 const WITHDRAWN_SUSPENDED: u8 = 2;
@@ -219,7 +220,12 @@ impl StatusStore for EmbeddedStore {
         Ok(())
     }
 
-    async fn allocate_indexes(&self, capacity: u64, count: u64) -> Result<IndexBlock, StoreError> {
+    async fn allocate_indexes(
+        &self,
+        capacity: u64,
+        count: u64,
+        first_list: u64,
+    ) -> Result<IndexBlock, StoreError> {
         if count == 0 || count > capacity {
             return Err(StoreError::Internal(format!(
                 "cannot allocate {count} indexes in lists of {capacity}"
@@ -240,13 +246,14 @@ impl StatusStore for EmbeddedStore {
                 Ok(next.checked_add(count).is_some_and(|end| end <= size))
             };
             let (list, start) = match current {
-                Some((list, next)) if room(list, next)? => (list, next),
+                Some((list, next)) if list >= first_list && room(list, next)? => (list, next),
                 other => {
                     let list = match other {
                         Some((list, _)) => list
                             .checked_add(1)
-                            .ok_or_else(|| StoreError::Internal("no list id left".into()))?,
-                        None => 0,
+                            .ok_or_else(|| StoreError::Internal("no list id left".into()))?
+                            .max(first_list),
+                        None => first_list,
                     };
                     lists.insert(list, capacity).map_err(unavailable)?;
                     (list, 0)
@@ -314,7 +321,7 @@ impl StatusStore for EmbeddedStore {
                 let mut all = Vec::new();
                 for item in table.iter().map_err(unavailable)? {
                     let (_, value) = item.map_err(unavailable)?;
-                    all.push(value.value().1.to_owned());
+                    all.push(value.value().2.to_owned());
                 }
                 Ok(all)
             }
@@ -328,24 +335,27 @@ impl StatusStore for EmbeddedStore {
         &self,
         id: &str,
         status: WithdrawalStatus,
+        covers_before: u64,
         signed: &str,
     ) -> Result<PutOutcome, StoreError> {
         let (id, signed) = (id.to_owned(), signed.to_owned());
         self.write_transaction(move |txn| {
             let mut table = txn.open_table(WITHDRAWALS).map_err(unavailable)?;
-            let existing = table
-                .get(id.as_str())
-                .map_err(unavailable)?
-                .map(|g| g.value().0);
-            if existing == Some(WITHDRAWN_INVALID) && status == WithdrawalStatus::Suspended {
-                return Ok((PutOutcome::Permanent, false));
+            let existing = table.get(id.as_str()).map_err(unavailable)?.map(|g| {
+                let (state, covers, _) = g.value();
+                (state, covers)
+            });
+            if let Some((WITHDRAWN_INVALID, covers)) = existing {
+                if status == WithdrawalStatus::Suspended || covers_before < covers {
+                    return Ok((PutOutcome::Permanent, false));
+                }
             }
             let state = match status {
                 WithdrawalStatus::Invalid => WITHDRAWN_INVALID,
                 WithdrawalStatus::Suspended => WITHDRAWN_SUSPENDED,
             };
             table
-                .insert(id.as_str(), (state, signed.as_str()))
+                .insert(id.as_str(), (state, covers_before, signed.as_str()))
                 .map_err(unavailable)?;
             Ok((PutOutcome::Written, true))
         })
@@ -499,7 +509,7 @@ mod tests {
         let store = EmbeddedStore::open(&dir.path().join("s.redb"), crate::clock::system())
             .await
             .unwrap();
-        let block = store.allocate_indexes(16, 8).await.unwrap();
+        let block = store.allocate_indexes(16, 8, 0).await.unwrap();
         assert_eq!((block.list, block.start, block.end), (0, 0, 8));
         let entry = |idx, value| {
             Some(EntryChange {
@@ -538,7 +548,7 @@ mod tests {
         let store = EmbeddedStore::open(&path, clock.clone()).await.unwrap();
         let mut blocks = Vec::new();
         for _ in 0..3 {
-            let b = store.allocate_indexes(20, 8).await.unwrap();
+            let b = store.allocate_indexes(20, 8, 0).await.unwrap();
             blocks.push((b.list, b.start, b.end));
         }
         // 0..8 and 8..16 fit a list of 20; 16..24 does not, so list 1 starts
@@ -547,11 +557,17 @@ mod tests {
         drop(store);
         let store = EmbeddedStore::open(&path, clock).await.unwrap();
         // a larger capacity applies to lists started from now on
-        let b = store.allocate_indexes(40, 8).await.unwrap();
+        let b = store.allocate_indexes(40, 8, 0).await.unwrap();
         assert_eq!((b.list, b.start, b.end), (1, 8, 16));
+        // after restoring an old backup, the operator moves allocation past every list used
+        let b = store.allocate_indexes(40, 8, 7).await.unwrap();
+        assert_eq!((b.list, b.start, b.end), (7, 0, 8));
+        let b = store.allocate_indexes(40, 8, 7).await.unwrap();
+        assert_eq!((b.list, b.start, b.end), (7, 8, 16));
         assert_eq!(store.list_content(0).await.unwrap().unwrap().capacity, 20);
-        assert_eq!(store.list_count().await.unwrap(), 2);
-        assert!(store.allocate_indexes(4, 8).await.is_err());
+        assert_eq!(store.list_count().await.unwrap(), 8);
+        assert!(store.list_content(5).await.unwrap().is_none());
+        assert!(store.allocate_indexes(4, 8, 0).await.is_err());
     }
 
     #[tokio::test]
@@ -562,7 +578,12 @@ mod tests {
             .unwrap();
         let put = |id: &'static str, status| {
             let store = &store;
-            async move { store.put_withdrawal(id, status, "signed").await.unwrap() }
+            async move {
+                store
+                    .put_withdrawal(id, status, u64::MAX, "signed")
+                    .await
+                    .unwrap()
+            }
         };
         assert_eq!(
             put("s", WithdrawalStatus::Suspended).await,
@@ -592,6 +613,12 @@ mod tests {
             store.lift_withdrawal("p").await.unwrap(),
             LiftOutcome::Permanent
         );
+        // nor narrowed to fewer clients
+        let narrower = store
+            .put_withdrawal("p", WithdrawalStatus::Invalid, 1_000, "signed")
+            .await
+            .unwrap();
+        assert_eq!(narrower, PutOutcome::Permanent);
         assert_eq!(
             store.withdrawals().await.unwrap(),
             vec!["signed".to_owned()]

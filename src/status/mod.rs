@@ -109,8 +109,8 @@ pub struct ListContent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     Written,
-    /// A permanent (INVALID) withdrawal of the same target exists; a suspension cannot replace
-    /// it.
+    /// A permanent (INVALID) withdrawal of the same target exists; neither a suspension nor one
+    /// covering fewer clients can replace it.
     Permanent,
 }
 
@@ -142,11 +142,13 @@ pub trait StatusStore: Send + Sync {
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// `count` fresh indexes of the current list, or of a new list of `capacity` entries when the
-    /// current one cannot hold them; never the same index twice, across restarts and nodes.
+    /// current one cannot hold them or is below `first_list`; never the same index twice, across
+    /// restarts and nodes.
     fn allocate_indexes(
         &self,
         capacity: u64,
         count: u64,
+        first_list: u64,
     ) -> impl Future<Output = Result<IndexBlock, StoreError>> + Send;
     /// The list `list`, if it was ever started.
     fn list_content(
@@ -157,10 +159,13 @@ pub trait StatusStore: Send + Sync {
     fn list_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Every signed withdrawal record.
     fn withdrawals(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// `covers_before`: the withdrawal's `registered_before`, `u64::MAX` without one. A
+    /// permanent withdrawal is never replaced by a suspension, nor by one covering less.
     fn put_withdrawal(
         &self,
         id: &str,
         status: WithdrawalStatus,
+        covers_before: u64,
         signed: &str,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
     fn lift_withdrawal(
@@ -246,8 +251,13 @@ impl StatusStore for AnyStore {
         either!(self, s => s.ping())
     }
 
-    async fn allocate_indexes(&self, capacity: u64, count: u64) -> Result<IndexBlock, StoreError> {
-        either!(self, s => s.allocate_indexes(capacity, count))
+    async fn allocate_indexes(
+        &self,
+        capacity: u64,
+        count: u64,
+        first_list: u64,
+    ) -> Result<IndexBlock, StoreError> {
+        either!(self, s => s.allocate_indexes(capacity, count, first_list))
     }
 
     async fn list_content(&self, list: u64) -> Result<Option<ListContent>, StoreError> {
@@ -266,9 +276,10 @@ impl StatusStore for AnyStore {
         &self,
         id: &str,
         status: WithdrawalStatus,
+        covers_before: u64,
         signed: &str,
     ) -> Result<PutOutcome, StoreError> {
-        either!(self, s => s.put_withdrawal(id, status, signed))
+        either!(self, s => s.put_withdrawal(id, status, covers_before, signed))
     }
 
     async fn lift_withdrawal(&self, id: &str) -> Result<LiftOutcome, StoreError> {
@@ -453,9 +464,12 @@ impl StatusService {
         &self,
         capacity: u64,
         count: u64,
+        first_list: u64,
     ) -> Result<IndexBlock, StoreError> {
         self.require_writable()?;
-        self.store.allocate_indexes(capacity, count).await
+        self.store
+            .allocate_indexes(capacity, count, first_list)
+            .await
     }
 
     pub async fn list_content(&self, list: u64) -> Result<Option<ListContent>, StoreError> {
@@ -514,12 +528,42 @@ impl StatusService {
     ) -> Result<PutOutcome, StoreError> {
         self.require_writable()?;
         let signed = withdrawal::sign(keys.signing_key(), withdrawal)?;
+        let covers_before = withdrawal.registered_before.unwrap_or(u64::MAX);
         let outcome = self
             .store
-            .put_withdrawal(&withdrawal.id, withdrawal.status, &signed)
+            .put_withdrawal(&withdrawal.id, withdrawal.status, covers_before, &signed)
             .await;
         self.cache.withdrawals_changed();
         outcome
+    }
+
+    /// Sign every withdrawal again with the active key of `keys`, where another key signed it:
+    /// after a rotation, while the old key is still listed, so that removing the old key later
+    /// does not leave records that verify with nothing (which would refuse every client).
+    /// Returns how many were signed again.
+    pub async fn resign_withdrawals(&self, keys: &RegistrarKeys) -> Result<usize, StoreError> {
+        self.require_writable()?;
+        let active = keys.signing_key().kid.clone();
+        let mut resigned = 0;
+        for signed in self.store.withdrawals().await? {
+            let kid = crate::jose::CompactJws::parse(&signed)
+                .ok()
+                .and_then(|jws| jws.kid().map(str::to_owned));
+            if kid.as_deref() == Some(active.as_str()) {
+                continue;
+            }
+            let withdrawal = withdrawal::verify(keys.verifiers(), &signed)?;
+            let signed = withdrawal::sign(keys.signing_key(), &withdrawal)?;
+            let covers = withdrawal.registered_before.unwrap_or(u64::MAX);
+            self.store
+                .put_withdrawal(&withdrawal.id, withdrawal.status, covers, &signed)
+                .await?;
+            resigned += 1;
+        }
+        if resigned > 0 {
+            self.cache.withdrawals_changed();
+        }
+        Ok(resigned)
     }
 
     /// Lift a suspension.

@@ -56,15 +56,16 @@ redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 'ok'
 "#;
 
-/// KEYS[1] the allocation hash; ARGV: the size of a new list, the number of indexes wanted.
-/// Answers {list, first index}.
+/// KEYS[1] the allocation hash; ARGV: the size of a new list, the number of indexes wanted, the
+/// lowest list id allowed. Answers {list, first index}.
 const ALLOCATE_SCRIPT: &str = r#"
 local count = tonumber(ARGV[2])
+local first = tonumber(ARGV[3])
 local list = tonumber(redis.call('HGET', KEYS[1], 'list') or '-1')
 local nextidx = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
 local size = tonumber(redis.call('HGET', KEYS[1], 'size:' .. list) or '0')
-if list < 0 or nextidx + count > size then
-  list = list + 1
+if list < 0 or nextidx + count > size or list < first then
+  list = math.max(list + 1, first)
   nextidx = 0
   redis.call('HSET', KEYS[1], 'size:' .. list, ARGV[1])
 end
@@ -72,12 +73,18 @@ redis.call('HSET', KEYS[1], 'list', list, 'next', nextidx + count)
 return {list, nextidx}
 "#;
 
-/// KEYS[1] the withdrawals hash; ARGV: id, status, signed record, channel. A suspension never
-/// replaces a permanent withdrawal.
+/// KEYS[1] the withdrawals hash; ARGV: id, status, signed record, channel, registered_before
+/// (a decimal, 18446744073709551615 without one). Neither a suspension nor a withdrawal covering
+/// fewer clients replaces a permanent one. The bound is compared as a string of digits, padded:
+/// Lua numbers are doubles, not exact for every u64.
 const PUT_WITHDRAWAL_SCRIPT: &str = r#"
 local existing = redis.call('HGET', KEYS[1], ARGV[1] .. ':state')
-if existing == 'invalid' and ARGV[2] == 'suspended' then return 'permanent' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[1] .. ':state', ARGV[2])
+if existing == 'invalid' then
+  if ARGV[2] == 'suspended' then return 'permanent' end
+  local covers = redis.call('HGET', KEYS[1], ARGV[1] .. ':covers') or ''
+  if ARGV[5] < covers then return 'permanent' end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[1] .. ':state', ARGV[2], ARGV[1] .. ':covers', ARGV[5])
 redis.call('PUBLISH', ARGV[4], 'withdrawals')
 return 'ok'
 "#;
@@ -87,7 +94,7 @@ const LIFT_WITHDRAWAL_SCRIPT: &str = r#"
 local existing = redis.call('HGET', KEYS[1], ARGV[1] .. ':state')
 if not existing then return 'missing' end
 if existing == 'invalid' then return 'permanent' end
-redis.call('HDEL', KEYS[1], ARGV[1], ARGV[1] .. ':state')
+redis.call('HDEL', KEYS[1], ARGV[1], ARGV[1] .. ':state', ARGV[1] .. ':covers')
 redis.call('PUBLISH', ARGV[2], 'withdrawals')
 return 'ok'
 "#;
@@ -230,7 +237,12 @@ impl StatusStore for RedisStore {
         Ok(())
     }
 
-    async fn allocate_indexes(&self, capacity: u64, count: u64) -> Result<IndexBlock, StoreError> {
+    async fn allocate_indexes(
+        &self,
+        capacity: u64,
+        count: u64,
+        first_list: u64,
+    ) -> Result<IndexBlock, StoreError> {
         if count == 0 || count > capacity {
             return Err(StoreError::Internal(format!(
                 "cannot allocate {count} indexes in lists of {capacity}"
@@ -241,7 +253,8 @@ impl StatusStore for RedisStore {
             .arg(1)
             .arg(self.allocation_key())
             .arg(capacity)
-            .arg(count);
+            .arg(count)
+            .arg(first_list);
         let (list, start): (u64, u64) = self.run(&cmd).await?;
         let end = start
             .checked_add(count)
@@ -277,7 +290,7 @@ impl StatusStore for RedisStore {
         let all: Vec<(String, String)> = self.run(&cmd).await?;
         Ok(all
             .into_iter()
-            .filter(|(field, _)| !field.ends_with(":state"))
+            .filter(|(field, _)| !field.ends_with(":state") && !field.ends_with(":covers"))
             .map(|(_, signed)| signed)
             .collect())
     }
@@ -286,6 +299,7 @@ impl StatusStore for RedisStore {
         &self,
         id: &str,
         status: WithdrawalStatus,
+        covers_before: u64,
         signed: &str,
     ) -> Result<PutOutcome, StoreError> {
         let mut cmd = redis::cmd("EVAL");
@@ -295,7 +309,9 @@ impl StatusStore for RedisStore {
             .arg(id)
             .arg(status.as_str())
             .arg(signed)
-            .arg(&self.channel);
+            .arg(&self.channel)
+            // 20 digits, zero-padded: string order is numeric order
+            .arg(format!("{covers_before:020}"));
         let outcome: String = self.run(&cmd).await?;
         match outcome.as_str() {
             "ok" => Ok(PutOutcome::Written),

@@ -44,6 +44,10 @@ pub enum ListError {
     Index(u64),
     #[error("the clock cannot tell the time")]
     Clock,
+    /// The fetched list was issued before the one already held: an old copy served again
+    /// (a cache, or someone replaying it), never taken for news.
+    #[error("the fetched status list is older than the one already held")]
+    Older,
 }
 
 /// Who must have signed a list, and so which keys verify it.
@@ -108,6 +112,8 @@ impl DirectLists {
 
 struct CachedList {
     array: StatusArray,
+    /// The list's `iat`: a list issued earlier never replaces it.
+    iat: u64,
     /// Until when (seconds since the epoch) the list is used without fetching it again.
     fresh_until: u64,
     /// Until when it may still be used when fetching it again fails.
@@ -209,7 +215,13 @@ impl StatusListClient {
         let outcome = match self.failures.get(&key) {
             Some(recent) => Err(recent),
             None => {
-                let outcome = self.fetch_and_verify(signer, uri, now).await;
+                let outcome = self
+                    .fetch_and_verify(signer, uri, now)
+                    .await
+                    .and_then(|list| match &previous {
+                        Some(previous) if list.iat < previous.iat => Err(ListError::Older),
+                        _ => Ok(list),
+                    });
                 if let Err(e) = &outcome {
                     self.failures.insert(key, e.clone());
                     crate::metrics::METRICS
@@ -296,6 +308,7 @@ impl StatusListClient {
             .min(exp);
         Ok(CachedList {
             array: verified.array,
+            iat: verified.iat,
             fresh_until,
             usable_until,
         })

@@ -42,6 +42,10 @@ pub struct StatusListConfig {
     pub lifetime_secs: u64,
     /// A changed list is signed again at most this often, in seconds. Default 5.
     pub sign_interval_secs: u64,
+    /// No index is handed out in a list below this id. Default 0. After restoring a backup of
+    /// the status store, set it above every list id issued since the backup was taken, so that
+    /// no index is handed out twice (docs/operations.md).
+    pub first_list: u64,
 }
 
 impl Default for StatusListConfig {
@@ -53,6 +57,7 @@ impl Default for StatusListConfig {
             ttl_secs: 300,
             lifetime_secs: 86_400,
             sign_interval_secs: 5,
+            first_list: 0,
         }
     }
 }
@@ -134,6 +139,7 @@ pub struct ListPublisher {
     prefetching: AtomicBool,
     signed: Mutex<HashMap<u64, Arc<SignedList>>>,
     signing: tokio::sync::Mutex<()>,
+    aggregation_cache: Mutex<Option<(std::time::Instant, Arc<Vec<String>>)>>,
 }
 
 impl std::fmt::Debug for ListPublisher {
@@ -184,6 +190,7 @@ impl ListPublisher {
             prefetching: AtomicBool::new(false),
             signed: Mutex::new(HashMap::new()),
             signing: tokio::sync::Mutex::new(()),
+            aggregation_cache: Mutex::new(None),
         });
         publisher.refill(false).await?;
         Ok(publisher)
@@ -276,7 +283,11 @@ impl ListPublisher {
         }
         let block = self
             .store
-            .allocate_indexes(self.config.capacity, self.config.block_size)
+            .allocate_indexes(
+                self.config.capacity,
+                self.config.block_size,
+                self.config.first_list,
+            )
             .await?;
         let mut blocks = self.blocks();
         if blocks.current.is_some_and(|b| b.start < b.end) {
@@ -379,9 +390,39 @@ impl ListPublisher {
     }
 
     /// The URIs of every list started (the Status List Aggregation, §9.3).
-    pub async fn all_lists(&self) -> Result<Vec<String>, StoreError> {
+    /// Kept for `sign_interval_secs`: a flood of GETs reads the store once per interval.
+    pub async fn all_lists(&self) -> Result<Arc<Vec<String>>, StoreError> {
+        let now = std::time::Instant::now();
+        let interval = std::time::Duration::from_secs(self.config.sign_interval_secs);
+        {
+            let cached = self
+                .aggregation_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((at, lists)) = cached.as_ref() {
+                if now.duration_since(*at) < interval {
+                    return Ok(lists.clone());
+                }
+            }
+        }
+        let lists = Arc::new(self.read_all_lists().await?);
+        *self
+            .aggregation_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((now, lists.clone()));
+        Ok(lists)
+    }
+
+    async fn read_all_lists(&self) -> Result<Vec<String>, StoreError> {
         let count = self.store.list_count().await?;
-        Ok((0..count).map(|list| self.list_uri(list)).collect())
+        let mut all = Vec::new();
+        for list in 0..count {
+            // ids skipped by `first_list` were never started
+            if self.store.list_content(list).await?.is_some() {
+                all.push(self.list_uri(list));
+            }
+        }
+        Ok(all)
     }
 }
 

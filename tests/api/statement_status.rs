@@ -116,6 +116,9 @@ async fn a_statement_status_the_registrar_cannot_trust_is_refused() {
         server.url("/elsewhere/1"),
         "https://attacker.example/lists/1".to_owned(),
         server.url("/lists"),
+        // under the prefix as text, elsewhere once fetched
+        server.url("/lists/../elsewhere/1"),
+        server.url("/lists/%2e%2e/elsewhere/1"),
     ] {
         let claims = with_status(json!({"status_list": {"idx": 0, "uri": uri}}));
         let answer = app.register(claims, json!({})).await;

@@ -344,6 +344,10 @@ async fn a_node_with_only_the_jwks_and_the_lists_sees_deletes_and_updates() {
         edge_resolve(&lenient, &kept["client_id"]).await["valid"],
         true
     );
+    // SIGHUP fetches the registrar's keys again; the node keeps serving
+    edge.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(resolve(&kept).await["valid"], true);
     // garbage is refused as on the registrar
     let answer = resolve(&json!({"client_id": "not-a-client-id"})).await;
     assert_eq!(answer["valid"], false);

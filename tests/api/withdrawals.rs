@@ -162,7 +162,26 @@ async fn a_permanent_withdrawal_of_one_statement_before_a_time_stays() {
     )
     .await;
     weaker.assert_error(409, "invalid_request");
+    // nor narrowed to fewer clients by posting the same target with an earlier bound
+    let narrower = admin(
+        &app,
+        reqwest::Method::POST,
+        "/admin/withdrawals",
+        Some(json!({"issuer": issuer, "statement_jti": "shared", "registered_before": 1})),
+    )
+    .await;
+    narrower.assert_error(409, "invalid_request");
+    // widening it is allowed: now it covers every client of the statement
+    let wider = admin(
+        &app,
+        reqwest::Method::POST,
+        "/admin/withdrawals",
+        Some(json!({"issuer": issuer, "statement_jti": "shared"})),
+    )
+    .await;
+    assert_eq!(wider.status, 201, "{}", wider.body);
     assert!(!works(&app, &before).await);
+    assert!(!works(&app, &after).await);
 }
 
 #[tokio::test]
@@ -175,7 +194,23 @@ async fn the_admin_api_needs_its_token_and_refuses_garbage() {
         }
         let answer = Answer::from(request.send().await.unwrap()).await;
         answer.assert_error(401, "invalid_token");
-        assert!(answer.header("www-authenticate").unwrap().contains("admin"));
+        let challenge = answer.header("www-authenticate").unwrap();
+        assert!(challenge.contains("admin"));
+        // RFC 6750 §3.1: no error code when no token was presented
+        assert_eq!(challenge.contains("error="), token.is_some(), "{challenge}");
+    }
+    // other methods: 405 with Allow (404 while the API is off, below)
+    for (method, path, allow) in [
+        (
+            reqwest::Method::PUT,
+            "/admin/withdrawals",
+            "GET, HEAD, POST",
+        ),
+        (reqwest::Method::GET, "/admin/withdrawals/some-id", "DELETE"),
+    ] {
+        let answer = admin(&app, method, path, None).await;
+        answer.assert_error(405, "invalid_request");
+        assert_eq!(answer.header("allow"), Some(allow));
     }
     for body in [
         json!({}),
@@ -199,6 +234,15 @@ async fn the_admin_api_needs_its_token_and_refuses_garbage() {
         off.client
             .get(off.url("/admin/withdrawals"))
             .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    answer.assert_error(404, "not_found");
+    let answer = Answer::from(
+        off.client
+            .put(off.url("/admin/withdrawals"))
             .send()
             .await
             .unwrap(),
