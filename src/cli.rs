@@ -522,6 +522,9 @@ fn client_inspect(client_id: &str, config: Option<&Path>) -> Result<ExitCode, St
             "expires_at": client.claims.exp,
             "software_statement": client.provenance(),
             "sector": client.sector(),
+            // the registrar's list entry: after a backup restore, the highest list id in use
+            // tells what `status_lists.first_list` must exceed (docs/operations.md)
+            "status_list": client.claims.status.as_ref().map(|claim| &claim.status_list),
             "has_client_secret": client.client_secret_kid().is_some(),
             "metadata": served_metadata
                 .unwrap_or_else(|| json!(client.metadata().json(crate::metadata::Form::Full))),

@@ -1,9 +1,10 @@
 //! An edge node (`stateless-dcr edge`): `POST /resolve` for the OPs beside it, holding nothing
-//! of the registrar but its public keys (fetched from its discovery document) and reading the
+//! of the registrar but its public keys (its `/jwks`) and reading the
 //! registrar's status lists over HTTP (draft-ietf-oauth-status-list-18): no status store, no
 //! private key, no database. docs/operations.md, "Edge nodes".
 //!
-//! - A client_id is verified with the registrar's JWKS, refetched every `jwks_refresh_secs`.
+//! - A client_id is verified with the registrar's JWKS, fetched again every `jwks_refresh_secs`,
+//!   on SIGHUP, and for an unknown `kid` (at most every 30 s).
 //! - Its status list entry is read from the registrar's list, cached for the list's `ttl`
 //!   within the `[fetch]` bounds: a deleted client is refused once the list shows it; an updated
 //!   one gets its current metadata from the registrar's own `POST /resolve`
@@ -569,7 +570,14 @@ impl EdgeNode {
 /// its key: make this node see the new one now).
 async fn refresh_keys(keys: Arc<RegistrarKeyRefresh>, every: Duration) {
     #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            // the keys are still fetched every `every` and for an unknown kid
+            tracing::error!(error = %e, "cannot listen for SIGHUP: the registrar's keys are not fetched again on SIGHUP");
+            None
+        }
+    };
     loop {
         #[cfg(unix)]
         {

@@ -64,7 +64,13 @@ impl Registrar {
                 .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
                 .await?;
 
-            // 4. Mint the client_id; the secret and the registration access token derive from it.
+            // 4. Software the operator withdrew gets no new client: the same check as at
+            //    every use, made now so that the client learns at once.
+            let provenance = statement.map(provenance);
+            self.check_withdrawals(provenance.as_ref(), &metadata, now)
+                .await?;
+
+            // 5. Mint the client_id; the secret and the registration access token derive from it.
             let exp = self.expiry(now, statement.and_then(|s| s.exp));
             if exp.is_some_and(|exp| exp <= now) {
                 // Within the clock skew the statement still verified, but a client_id that is
@@ -91,7 +97,7 @@ impl Registrar {
                     .then(|| keys.client_secret().active_kid().to_owned()),
                 access_token_kid: (self.config.management != Management::None)
                     .then(|| keys.registration_access_token().active_kid().to_owned()),
-                provenance: statement.map(provenance),
+                provenance,
                 sector,
                 status,
                 metadata,
@@ -104,7 +110,7 @@ impl Registrar {
                 amendment: None,
             };
 
-            // 5. Every registered field, the statement echoed unchanged (RFC 7591 §3.2.1).
+            // 6. Every registered field, the statement echoed unchanged (RFC 7591 §3.2.1).
             let echoed = statement
                 .is_some()
                 .then(|| echoed_statement(request))
@@ -112,5 +118,42 @@ impl Registrar {
             self.client_information(&keys, client, echoed)
         })
         .await
+    }
+
+    /// Refuse a registration covered by an operator withdrawal (docs/design.md, "Operator
+    /// withdrawals"). The withdrawals are held in memory; when the store cannot be read to
+    /// refresh them, registration goes on (it needs no store, `registration-writes-nothing`)
+    /// and the client meets the same check at every use.
+    async fn check_withdrawals(
+        &self,
+        provenance: Option<&crate::client_id::Provenance>,
+        metadata: &crate::metadata::ClientMetadata,
+        now: u64,
+    ) -> Result<(), RegistrationError> {
+        let (Some(status), Some(registration)) = (
+            &self.status,
+            crate::resolve::registration(provenance, metadata, now),
+        ) else {
+            return Ok(());
+        };
+        match status.withdrawal_set().await {
+            Ok(withdrawals) => match withdrawals.covering(&registration) {
+                Some(withdrawal) => Err(RegistrationError::UnapprovedSoftwareStatement(format!(
+                    "the software was withdrawn by this server's operator ({})",
+                    withdrawal.status.as_str()
+                ))),
+                None => Ok(()),
+            },
+            Err(crate::status::StoreError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "withdrawals not checked at registration: the status store cannot be read");
+                Ok(())
+            }
+            // a withdrawal record that does not verify: the server's fault, said loudly
+            Err(crate::status::StoreError::Corrupt(e)) => {
+                tracing::error!(detail = %e, "a withdrawal record failed verification; registration refused");
+                Err(RegistrationError::Internal(e))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -19,7 +19,9 @@ pub enum WithdrawalError {
     Invalid(String),
     #[error("no such withdrawal")]
     NotFound,
-    #[error("a permanent (invalid) withdrawal cannot be lifted or turned into a suspension")]
+    #[error(
+        "a permanent (invalid) withdrawal cannot be lifted, turned into a suspension or narrowed"
+    )]
     Permanent,
     #[error(transparent)]
     Registration(#[from] RegistrationError),

@@ -259,7 +259,7 @@ pub async fn statement_status(
 }
 
 /// What the operator's withdrawals match a client on, for one of its provenances.
-fn registration<'a>(
+pub(crate) fn registration<'a>(
     provenance: Option<&'a Provenance>,
     metadata: &'a ClientMetadata,
     registered_at: u64,

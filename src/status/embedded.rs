@@ -303,13 +303,17 @@ impl StatusStore for EmbeddedStore {
         .await
     }
 
-    async fn list_count(&self) -> Result<u64, StoreError> {
-        self.read_transaction(|txn| match txn.open_table(ALLOCATION) {
-            Ok(table) => Ok(table
-                .get("current")
-                .map_err(unavailable)?
-                .map_or(0, |g| g.value().0.saturating_add(1))),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+    async fn started_lists(&self) -> Result<Vec<u64>, StoreError> {
+        self.read_transaction(|txn| match txn.open_table(LISTS) {
+            Ok(table) => {
+                let mut ids = Vec::new();
+                for item in table.iter().map_err(unavailable)? {
+                    let (list, _) = item.map_err(unavailable)?;
+                    ids.push(list.value());
+                }
+                Ok(ids)
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(e) => Err(unavailable(e)),
         })
         .await
@@ -537,7 +541,7 @@ mod tests {
         let content = store.list_content(0).await.unwrap().unwrap();
         assert_eq!(content.bytes, vec![0, 0b0000_0100]);
         assert!(store.list_content(1).await.unwrap().is_none());
-        assert_eq!(store.list_count().await.unwrap(), 1);
+        assert_eq!(store.started_lists().await.unwrap(), vec![0]);
     }
 
     #[tokio::test]
@@ -565,7 +569,7 @@ mod tests {
         let b = store.allocate_indexes(40, 8, 7).await.unwrap();
         assert_eq!((b.list, b.start, b.end), (7, 8, 16));
         assert_eq!(store.list_content(0).await.unwrap().unwrap().capacity, 20);
-        assert_eq!(store.list_count().await.unwrap(), 8);
+        assert_eq!(store.started_lists().await.unwrap(), vec![0, 1, 7]);
         assert!(store.list_content(5).await.unwrap().is_none());
         assert!(store.allocate_indexes(4, 8, 0).await.is_err());
     }

@@ -155,8 +155,9 @@ pub trait StatusStore: Send + Sync {
         &self,
         list: u64,
     ) -> impl Future<Output = Result<Option<ListContent>, StoreError>> + Send;
-    /// How many lists were started: they are `0..count`.
-    fn list_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The ids of the lists started so far, in ascending order (ids below
+    /// `status_lists.first_list` may be missing: they were never started).
+    fn started_lists(&self) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
     /// Every signed withdrawal record.
     fn withdrawals(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// `covers_before`: the withdrawal's `registered_before`, `u64::MAX` without one. A
@@ -264,8 +265,8 @@ impl StatusStore for AnyStore {
         either!(self, s => s.list_content(list))
     }
 
-    async fn list_count(&self) -> Result<u64, StoreError> {
-        either!(self, s => s.list_count())
+    async fn started_lists(&self) -> Result<Vec<u64>, StoreError> {
+        either!(self, s => s.started_lists())
     }
 
     async fn withdrawals(&self) -> Result<Vec<String>, StoreError> {
@@ -476,8 +477,8 @@ impl StatusService {
         self.store.list_content(list).await
     }
 
-    pub async fn list_count(&self) -> Result<u64, StoreError> {
-        self.store.list_count().await
+    pub async fn started_lists(&self) -> Result<Vec<u64>, StoreError> {
+        self.store.started_lists().await
     }
 
     /// A counter that moves whenever an entry of any list may have changed, on this node or

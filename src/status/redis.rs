@@ -277,11 +277,17 @@ impl StatusStore for RedisStore {
         }))
     }
 
-    async fn list_count(&self) -> Result<u64, StoreError> {
-        let mut cmd = redis::cmd("HGET");
-        cmd.arg(self.allocation_key()).arg("list");
-        let list: Option<u64> = self.run(&cmd).await?;
-        Ok(list.map_or(0, |list| list.saturating_add(1)))
+    async fn started_lists(&self) -> Result<Vec<u64>, StoreError> {
+        // each started list has its `size:{id}` field in the allocation hash
+        let mut cmd = redis::cmd("HKEYS");
+        cmd.arg(self.allocation_key());
+        let fields: Vec<String> = self.run(&cmd).await?;
+        let mut ids: Vec<u64> = fields
+            .iter()
+            .filter_map(|field| field.strip_prefix("size:")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     async fn withdrawals(&self) -> Result<Vec<String>, StoreError> {

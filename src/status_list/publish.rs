@@ -62,6 +62,9 @@ impl Default for StatusListConfig {
     }
 }
 
+/// The highest `first_list`: 2^32 lists of up to 2^24 entries is more than any deployment uses.
+pub const MAX_FIRST_LIST: u64 = 1 << 32;
+
 /// The largest list: 2^24 entries, 4 MiB uncompressed, what verifiers accept by default.
 pub const MAX_CAPACITY: u64 = 1 << 24;
 
@@ -87,6 +90,13 @@ impl StatusListConfig {
             return Err((
                 "status_lists.lifetime_secs",
                 "must be more than twice status_lists.ttl_secs".into(),
+            ));
+        }
+        // list ids pass through Redis's Lua numbers (doubles): keep them far below 2^53
+        if self.first_list > MAX_FIRST_LIST {
+            return Err((
+                "status_lists.first_list",
+                format!("must be at most {MAX_FIRST_LIST}"),
             ));
         }
         if self.sign_interval_secs == 0 || self.sign_interval_secs > self.ttl_secs {
@@ -414,15 +424,11 @@ impl ListPublisher {
     }
 
     async fn read_all_lists(&self) -> Result<Vec<String>, StoreError> {
-        let count = self.store.list_count().await?;
-        let mut all = Vec::new();
-        for list in 0..count {
-            // ids skipped by `first_list` were never started
-            if self.store.list_content(list).await?.is_some() {
-                all.push(self.list_uri(list));
-            }
-        }
-        Ok(all)
+        let started = self.store.started_lists().await?;
+        Ok(started
+            .into_iter()
+            .map(|list| self.list_uri(list))
+            .collect())
     }
 }
 
@@ -486,6 +492,10 @@ mod tests {
         assert_eq!(
             bad(|c| c.sign_interval_secs = 301),
             "status_lists.sign_interval_secs"
+        );
+        assert_eq!(
+            bad(|c| c.first_list = MAX_FIRST_LIST + 1),
+            "status_lists.first_list"
         );
     }
 }

@@ -98,6 +98,12 @@ async fn statement_sign_and_client_inspect_work_end_to_end() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["metadata"]["software_id"], "cli");
     assert_eq!(report["software_statement"]["iss"], crate::helpers::ISSUER);
+    // the client's list entry, as its client_id names it
+    assert_eq!(
+        report["status_list"]["uri"],
+        format!("{}/status-lists/0", app.address)
+    );
+    assert!(report["status_list"]["idx"].is_u64());
 
     let output = bin()
         .args(["client", "inspect", "--config"])

@@ -454,6 +454,28 @@ async fn registrations_from_many_nodes_on_one_redis_never_share_an_index() {
         distinct.iter().any(|(list, _)| list != "0"),
         "several lists were started"
     );
+    // the aggregation names each list in use, read from Redis's allocation
+    let aggregation: Value = b
+        .client
+        .get(b.url("/status-lists"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let aggregated: HashSet<String> = aggregation["status_lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|uri| uri.as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+        .collect();
+    let used: HashSet<String> = distinct.iter().map(|(list, _)| list.clone()).collect();
+    // (a spare block may have started a list no registration has used yet)
+    assert!(
+        used.is_subset(&aggregated),
+        "{used:?} not in {aggregated:?}"
+    );
 
     // a delete on A shows in the list as B serves it: the bits live in Redis
     let info = a.register_web_client().await;

@@ -89,6 +89,17 @@ async fn a_suspension_withdraws_every_client_of_the_software_until_it_is_lifted(
         )
         .await;
     update.assert_error(401, "invalid_token");
+    // and the software gets no new client while it is withdrawn
+    let refused = app.register(with("app-a", "s4"), json!({})).await;
+    refused.assert_error(400, "unapproved_software_statement");
+    assert!(
+        refused.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("withdrawn by this server's operator (suspended)"),
+        "{}",
+        refused.body
+    );
     let listed = admin(&app, reqwest::Method::GET, "/admin/withdrawals", None).await;
     assert_eq!(listed.body["withdrawals"][0]["id"], id.as_str());
     // lifted: the clients come back
@@ -102,6 +113,9 @@ async fn a_suspension_withdraws_every_client_of_the_software_until_it_is_lifted(
     assert_eq!(lifted.status, 204);
     assert!(works(&app, &first).await);
     assert!(works(&app, &second).await);
+    app.register(with("app-a", "s4"), json!({}))
+        .await
+        .assert_created();
     let gone = admin(
         &app,
         reqwest::Method::DELETE,
@@ -325,4 +339,89 @@ async fn a_withdrawal_on_one_node_is_seen_by_the_other() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(refused, "B never saw the withdrawal");
+}
+
+#[tokio::test]
+async fn withdrawals_are_signed_again_after_a_key_rotation_and_outlive_the_old_key() {
+    use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
+    let d = crate::helpers::deployment();
+    let keys_path = d.config.keys.clone();
+    let app = crate::helpers::spawn_deployment(d, |c| {
+        c.admin_api_tokens = vec![ADMIN.into()];
+        c.resolve_api_tokens = vec![RESOLVE.into()];
+        c.keys_reload_secs = 1;
+    })
+    .await;
+    let issuer = app.authority.issuer.clone();
+    let posted = admin(
+        &app,
+        reqwest::Method::POST,
+        "/admin/withdrawals",
+        Some(json!({"issuer": issuer, "software_id": "app-r"})),
+    )
+    .await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+
+    // rotate: a new active key, the old one listed with its private part; the file is reloaded
+    let keys: Value = serde_json::from_slice(&std::fs::read(&keys_path).unwrap()).unwrap();
+    let old_kid = keys["signing"]["active"].as_str().unwrap().to_owned();
+    let fresh = RegistrarKeys::generate(SigningAlg::Es256).unwrap();
+    let new_kid = fresh["signing"]["active"].as_str().unwrap().to_owned();
+    let mut rotated = keys.clone();
+    rotated["signing"] = json!({
+        "active": new_kid,
+        "keys": [fresh["signing"]["keys"][0], keys["signing"]["keys"][0]],
+    });
+    std::fs::write(&keys_path, rotated.to_string()).unwrap();
+    let kids = |jwks: Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if kids(app.jwks().await) == [new_kid.clone(), old_kid.clone()] {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "the rotated key file was never loaded");
+    // the withdrawal is signed again in the background: give it a moment
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // retire the old key altogether: nothing it signed verifies any more
+    let mut retired = rotated.clone();
+    retired["signing"]["keys"] = json!([fresh["signing"]["keys"][0]]);
+    std::fs::write(&keys_path, retired.to_string()).unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if kids(app.jwks().await) == [new_kid.clone()] {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        reloaded,
+        "the key file without the old key was never loaded"
+    );
+
+    // the withdrawal still verifies and still applies to clients signed with the new key
+    let listed = admin(&app, reqwest::Method::GET, "/admin/withdrawals", None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["withdrawals"][0]["id"], posted.body["id"]);
+    // (registration reads the same records: refused, not a server error)
+    app.register(with("app-r", "r1"), json!({}))
+        .await
+        .assert_error(400, "unapproved_software_statement");
+    let other = app
+        .register(with("app-s", "s1"), json!({}))
+        .await
+        .assert_created()
+        .clone();
+    assert!(works(&app, &other).await);
 }
