@@ -39,6 +39,11 @@ const adapter = statelessDcrAdapter({
     maxAgeMs: 1000 * Number(env.OP_JWKS_MAX_AGE_SECS ?? 300),
     refetchMs: 1000 * Number(env.OP_JWKS_REFETCH_SECS ?? 30),
   },
+  // offline: the registrar's status lists, kept for their ttl within these bounds
+  statusLists: env.OP_STATUS_LISTS === 'false' ? false : {
+    minCacheSeconds: Number(env.OP_STATUS_LIST_MIN_CACHE_SECS ?? 10),
+    maxCacheSeconds: Number(env.OP_STATUS_LIST_MAX_CACHE_SECS ?? 3600),
+  },
   // online: POST /resolve sits next to /register, under the registrar's public_url
   resolveUrl: env.OP_RESOLVE_URL ?? new URL('resolve', registrar.registration_endpoint),
   apiToken: env.OP_RESOLVE_TOKEN,

@@ -18,7 +18,8 @@ const READ_ONLY = 'clients are registered at stateless-dcr, not at this OP: keep
  *
  * @param {object} options
  * @param {'offline'|'online'} options.mode offline: verify client_ids with the registrar's JWKS
- *   (does not see deletes or updates); online: ask the registrar's POST /resolve (does).
+ *   and read their entries in its status lists (sees deletes within the lists' ttl; an updated
+ *   client needs resolveUrl and apiToken too); online: ask the registrar's POST /resolve.
  * @param {Function} options.fallback the adapter (class or factory, as node-oidc-provider's
  *   `adapter` option takes) for every model but Client.
  * @param {Map<string, Buffer>} [options.clientSecretKeys] the registrar's client_secret keys
@@ -26,8 +27,12 @@ const READ_ONLY = 'clients are registered at stateless-dcr, not at this OP: keep
  * @param {string} [options.issuer] offline: the registrar's issuer, exactly.
  * @param {string|URL} [options.jwksUri] offline: the registrar's jwks_uri.
  * @param {object} [options.jwks] offline: {maxAgeMs, refetchMs, timeoutMs} of the JWKS cache.
- * @param {string|URL} [options.resolveUrl] online: the registrar's POST /resolve URL.
- * @param {string} [options.apiToken] online: one of the registrar's resolve_api_tokens.
+ * @param {object|false} [options.statusLists] offline: {minCacheSeconds, maxCacheSeconds,
+ *   maxBytes, maxInflatedBytes, timeoutMs} of the status list cache, or false to read none.
+ * @param {string|URL} [options.resolveUrl] online (and offline, for updated clients): the
+ *   registrar's POST /resolve URL.
+ * @param {string} [options.apiToken] online (and offline, for updated clients): one of the
+ *   registrar's resolve_api_tokens.
  * @param {number} [options.cacheEntries] online: answers kept (default 1000).
  * @param {number} [options.cacheTtlSeconds] online: how long an answer is kept (default 5).
  * @param {number} [options.timeoutMs] online: timeout of one POST /resolve (default 5000).
@@ -38,7 +43,13 @@ export function statelessDcrAdapter({ mode, fallback, log = defaultLog, ...optio
     throw new TypeError('fallback: the adapter for every model but Client (a class or a factory)');
   }
   let resolver;
-  if (mode === 'offline') resolver = new OfflineResolver({ ...options, log });
+  if (mode === 'offline') {
+    // updated clients are asked of the registrar, when a token for it is given
+    const amendments = options.apiToken && options.resolveUrl
+      ? new OnlineResolver({ ...options, log })
+      : undefined;
+    resolver = new OfflineResolver({ ...options, amendments, log });
+  }
   else if (mode === 'online') resolver = new OnlineResolver({ ...options, log });
   else throw new TypeError('mode must be "offline" or "online"');
 

@@ -1,9 +1,12 @@
 // The two ways of answering "which client is this client_id, now?" (docs/integrations.md):
 //
 // - OfflineResolver verifies the client_id itself with the registrar's public keys, as
-//   docs/integrations.md "(c) Offline, in any language" describes. It needs no network path to
-//   the registrar but its /jwks, and it does not see status records: a client that was deleted
-//   or updated at the registrar (RFC 7592 §2.2, §2.3) keeps its original metadata here.
+//   docs/integrations.md "(c) Offline, in any language" describes, and reads the client's entry
+//   in the registrar's status lists (lib/status-list.js): it needs no network path to the
+//   registrar but its /jwks and /status-lists/. A deleted client is unknown once the list shows
+//   it; an updated one (its entry AMENDED) is asked of POST /resolve when `amendments` is
+//   configured, and otherwise cannot be served (RegistrarUnavailable). Client_ids issued without
+//   a `status` claim (status lists off at the registrar) keep their original metadata here.
 // - OnlineResolver asks the registrar's POST /resolve, which applies the status records: it sees
 //   deletes and updates, a few seconds late at most (its cache TTL).
 //
@@ -16,6 +19,7 @@ import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { TtlCache } from './cache.js';
 import { RegistrarUnavailable } from './errors.js';
 import { RegistrarJwks } from './jwks.js';
+import { AMENDED, RegistrarStatusLists, VALID } from './status-list.js';
 import { providerMetadata, restoreDefaults, usesSecret } from './metadata.js';
 import { deriveClientSecret } from './secret.js';
 
@@ -40,12 +44,22 @@ export function looksLikeClientId(id) {
 export class OfflineResolver {
   /**
    * @param {{issuer: string, jwksUri: string|URL, clientSecretKeys?: Map<string, Buffer>,
-   *   jwks?: object, log?: Function}} options `jwks`: options of {@link RegistrarJwks}
+   *   jwks?: object, statusLists?: object|false, amendments?: OnlineResolver,
+   *   log?: Function}} options `jwks`: options of {@link RegistrarJwks}; `statusLists`: options
+   *   of {@link RegistrarStatusLists} (its `base` defaults to `status-lists/` beside the
+   *   jwks_uri), or false to read no list (deletes are then not seen); `amendments`: where the
+   *   current metadata of an updated client is asked
    */
-  constructor({ issuer, jwksUri, clientSecretKeys, jwks = {}, log = () => {} }) {
+  constructor({
+    issuer, jwksUri, clientSecretKeys, jwks = {}, statusLists = {}, amendments, log = () => {},
+  }) {
     if (!isString(issuer) || !issuer) throw new TypeError('issuer: the registrar\'s issuer is required');
     this.issuer = issuer;
     this.keys = new RegistrarJwks(jwksUri, { log, ...jwks });
+    this.lists = statusLists === false ? undefined : new RegistrarStatusLists({
+      base: String(new URL('status-lists/', this.keys.url)), keys: this.keys, log, ...statusLists,
+    });
+    this.amendments = amendments;
     this.clientSecretKeys = clientSecretKeys;
     this.log = log;
   }
@@ -76,6 +90,15 @@ export class OfflineResolver {
     if (!isString(claims.jti) || !Number.isSafeInteger(claims.iat) || !isObject(claims.metadata)
       || (claims.csk !== undefined && !isString(claims.csk))) {
       return null;
+    }
+    if (claims.status !== undefined && this.lists) {
+      const value = await this.lists.status(claims.status);
+      if (value === AMENDED) {
+        if (this.amendments) return this.amendments.resolve(clientId);
+        throw new RegistrarUnavailable('the client was updated at the registrar: its current metadata needs POST /resolve (set resolveUrl and apiToken)');
+      }
+      // INVALID (deleted), SUSPENDED, anything unknown, or no verdict: not a client
+      if (value !== VALID) return null;
     }
     return client({
       clientId,

@@ -20,7 +20,9 @@ import {
 } from '../lib/index.js';
 import { startOp } from './helpers/op.js';
 import { freePort } from './helpers/processes.js';
-import { registrarBinary, startRegistrar } from './helpers/registrar.js';
+import {
+  LIST_SIGN_INTERVAL_SECS, LIST_TTL_SECS, registrarBinary, startRegistrar,
+} from './helpers/registrar.js';
 import { UserAgent } from './helpers/user-agent.js';
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -30,6 +32,8 @@ const NEW_REDIRECT_URI = 'https://rp.e2e.example/callback-v2';
 const CACHE_TTL_SECS = 1;
 // The offline OP fetches the registrar's JWKS again for an unknown kid at most this often.
 const JWKS_REFETCH_SECS = 1;
+// The offline OP sees a change in the registrar's status list within this long.
+const LIST_DELAY_MS = (LIST_TTL_SECS + LIST_SIGN_INTERVAL_SECS) * 1000 + 500;
 const TIMEOUT = { timeout: 60_000 };
 
 /** The claims of a software statement for a web client of the code flow. */
@@ -50,7 +54,11 @@ describe('stateless-dcr clients at node-oidc-provider', () => {
   before(async () => {
     registrar = await startRegistrar(registrarBinary(PACKAGE_DIR));
     const [offline, online] = await Promise.all([
-      startOp(registrar, 'offline', { OP_JWKS_REFETCH_SECS: String(JWKS_REFETCH_SECS) }),
+      startOp(registrar, 'offline', {
+        OP_JWKS_REFETCH_SECS: String(JWKS_REFETCH_SECS),
+        OP_STATUS_LIST_MIN_CACHE_SECS: '1',
+        OP_CACHE_TTL_SECS: String(CACHE_TTL_SECS),
+      }),
       startOp(registrar, 'online', { OP_CACHE_TTL_SECS: String(CACHE_TTL_SECS) }),
     ]);
     ops = { offline, online };
@@ -161,7 +169,7 @@ describe('stateless-dcr clients at node-oidc-provider', () => {
     }
   });
 
-  test('an update of the redirect URIs (RFC 7592 §2.2): the online OP follows; offline does not see it', TIMEOUT, async () => {
+  test('an update of the redirect URIs (RFC 7592 §2.2): both OPs follow, offline through the status list', TIMEOUT, async () => {
     const registration = await register(webClient({ software_id: 'e2e-update' }));
     const auth = oidc.ClientSecretBasic(registration.client_secret);
     for (const op of Object.values(ops)) await codeFlow(op, registration, auth); // cached by now
@@ -179,13 +187,16 @@ describe('stateless-dcr clients at node-oidc-provider', () => {
     assert.equal(old.response?.status, 400);
     assert.match(old.response.text, /redirect_uri did not match/);
 
-    // offline (documented limit): the client_id still carries the registered redirect URIs
-    await codeFlow(ops.offline, registration, auth, { redirectUri: REDIRECT_URI });
-    const fresh = await authorizeOnly(ops.offline, registration.client_id, NEW_REDIRECT_URI);
-    assert.equal(fresh.response?.status, 400);
+    // offline: once the list shows the entry AMENDED, the OP asks POST /resolve for the
+    // current metadata (the client_id itself still carries the old redirect URIs)
+    await sleep(LIST_DELAY_MS);
+    await codeFlow(ops.offline, registration, auth, { redirectUri: NEW_REDIRECT_URI });
+    const stale = await authorizeOnly(ops.offline, registration.client_id, REDIRECT_URI);
+    assert.equal(stale.response?.status, 400);
+    assert.match(stale.response.text, /redirect_uri did not match/);
   });
 
-  test('a delete (RFC 7592 §2.3): the online OP refuses the client; offline does not see it', TIMEOUT, async () => {
+  test('a delete (RFC 7592 §2.3): both OPs refuse the client, offline through the status list', TIMEOUT, async () => {
     const registration = await register(webClient({ software_id: 'e2e-delete' }));
     const auth = oidc.ClientSecretBasic(registration.client_secret);
     for (const op of Object.values(ops)) await codeFlow(op, registration, auth);
@@ -196,8 +207,10 @@ describe('stateless-dcr clients at node-oidc-provider', () => {
     await assertUnknownClient(ops.online, registration.client_id, registration.client_secret);
     await assert.rejects(codeFlow(ops.online, registration, auth), /status code 400.*invalid_client/s);
 
-    // offline (documented limit): a deleted client_id still verifies
-    await codeFlow(ops.offline, registration, auth);
+    // offline: the registrar's list shows the entry INVALID within its ttl and sign interval
+    await sleep(LIST_DELAY_MS);
+    await assertUnknownClient(ops.offline, registration.client_id, registration.client_secret);
+    await assert.rejects(codeFlow(ops.offline, registration, auth), /status code 400.*invalid_client/s);
   });
 
   test('bad client_ids are unknown clients (invalid_client), and the OPs keep serving', TIMEOUT, async () => {
@@ -473,7 +486,21 @@ async function resign(clientId, { registrarKey = false, header = {}, claims = {}
     ({ privateKey: key } = await generateKeyPair('ES256'));
   }
   const defined = (o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  return new SignJWT(defined({ ...decodeJwt(clientId), ...claims }))
+  const token = await new SignJWT(defined({ ...decodeJwt(clientId), ...claims }))
     .setProtectedHeader(defined({ ...decodeProtectedHeader(clientId), ...header }))
     .sign(key);
+  return lowS(token);
+}
+
+// The registrar accepts only the low-S form of an ES256 signature (one client_id string per
+// client); jose signs with either. Replace s by n - s where needed.
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+function lowS(token) {
+  const [h, p, sig] = token.split('.');
+  const bytes = Buffer.from(sig, 'base64url');
+  if (bytes.length !== 64) return token;
+  const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+  if (s <= P256_N / 2n) return token;
+  const low = Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex');
+  return `${h}.${p}.${Buffer.concat([bytes.subarray(0, 32), low]).toString('base64url')}`;
 }

@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { freePort, start, waitFor } from './processes.js';
 
 export const AUTHORITY = 'https://federation.e2e.example';
+/** The registrar's status lists: kept this long by verifiers, signed again this often. */
+export const LIST_TTL_SECS = 2;
+export const LIST_SIGN_INTERVAL_SECS = 1;
 
 /** The registrar binary: STATELESS_DCR_BIN, relative to the package, or the debug build. */
 export function registrarBinary(packageDir) {
@@ -52,6 +55,11 @@ grant_types = ["authorization_code", "refresh_token"]
 [status_store]
 kind = "embedded"
 path = "status.redb"
+
+# short list lifetimes, so that an offline OP sees a delete or an update within seconds
+[status_lists]
+ttl_secs = ${LIST_TTL_SECS}
+sign_interval_secs = ${LIST_SIGN_INTERVAL_SECS}
 
 [[trusted_issuers]]
 issuer = "${AUTHORITY}"
