@@ -82,15 +82,7 @@ async fn each_client_id_references_the_list_that_shows_its_deletion_and_update()
         discovery["status_list_aggregation_endpoint"],
         app.url("/status-lists")
     );
-    let aggregation: Value = app
-        .client
-        .get(app.url("/status-lists"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let aggregation = app.get_json("/status-lists").await;
     assert_eq!(aggregation, json!({"status_lists": [list_uri]}));
 
     let list = fetch_list(&app, &list_uri).await;
@@ -455,15 +447,7 @@ async fn registrations_from_many_nodes_on_one_redis_never_share_an_index() {
         "several lists were started"
     );
     // the aggregation names each list in use, read from Redis's allocation
-    let aggregation: Value = b
-        .client
-        .get(b.url("/status-lists"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let aggregation = b.get_json("/status-lists").await;
     let aggregated: HashSet<String> = aggregation["status_lists"]
         .as_array()
         .unwrap()

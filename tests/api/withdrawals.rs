@@ -341,6 +341,24 @@ async fn a_withdrawal_on_one_node_is_seen_by_the_other() {
     assert!(refused, "B never saw the withdrawal");
 }
 
+/// Whether the server's JWKS comes to list exactly `kids`, in order, within 10 s.
+async fn publishes(app: &TestApp, kids: &[&str]) -> bool {
+    for _ in 0..100 {
+        let jwks = app.jwks().await;
+        let listed: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        if listed == kids {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn withdrawals_are_signed_again_after_a_key_rotation_and_outlive_the_old_key() {
     use stateless_dcr::keys::{RegistrarKeys, SigningAlg};
@@ -373,23 +391,10 @@ async fn withdrawals_are_signed_again_after_a_key_rotation_and_outlive_the_old_k
         "keys": [fresh["signing"]["keys"][0], keys["signing"]["keys"][0]],
     });
     std::fs::write(&keys_path, rotated.to_string()).unwrap();
-    let kids = |jwks: Value| -> Vec<String> {
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let mut reloaded = false;
-    for _ in 0..100 {
-        if kids(app.jwks().await) == [new_kid.clone(), old_kid.clone()] {
-            reloaded = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(reloaded, "the rotated key file was never loaded");
+    assert!(
+        publishes(&app, &[&new_kid, &old_kid]).await,
+        "the rotated key file was never loaded"
+    );
     // the withdrawal is signed again in the background: give it a moment
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
@@ -397,16 +402,8 @@ async fn withdrawals_are_signed_again_after_a_key_rotation_and_outlive_the_old_k
     let mut retired = rotated.clone();
     retired["signing"]["keys"] = json!([fresh["signing"]["keys"][0]]);
     std::fs::write(&keys_path, retired.to_string()).unwrap();
-    let mut reloaded = false;
-    for _ in 0..100 {
-        if kids(app.jwks().await) == [new_kid.clone()] {
-            reloaded = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     assert!(
-        reloaded,
+        publishes(&app, &[&new_kid]).await,
         "the key file without the old key was never loaded"
     );
 

@@ -306,8 +306,13 @@ impl Api {
 
     /// The published JWK Set (`/jwks`).
     pub async fn jwks(&self) -> Value {
+        self.get_json("/jwks").await
+    }
+
+    /// The JSON body of a GET of `path` on this server, whatever its status.
+    pub async fn get_json(&self, path: &str) -> Value {
         self.client
-            .get(self.url("/jwks"))
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
