@@ -194,7 +194,7 @@ pub fn verify(
 
 /// A fresh `jti`: 128 random bits, base64url.
 pub fn new_jti() -> Result<String, MintError> {
-    jose::random_bytes(JTI_BYTES)
+    jose::random_id::<JTI_BYTES>()
         .map(|b| jose::base64url(&b))
         .map_err(|e| MintError::Crypto(e.to_string()))
 }

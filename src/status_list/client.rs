@@ -13,6 +13,10 @@
 //! - Lookups of a fresh list take a read lock and two hash lookups: nothing is allocated.
 
 use std::collections::HashMap;
+
+/// A fast seeded hash: the keys are signer names and list URIs from verified tokens, and the
+/// lookup is on every cached resolve (docs/benchmarks.md).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -132,7 +136,7 @@ pub struct StatusListClient {
     direct: Option<DirectLists>,
     clock: SharedClock,
     /// signer → URI → list.
-    lists: RwLock<HashMap<String, HashMap<String, Arc<CachedList>>>>,
+    lists: RwLock<FastMap<String, FastMap<String, Arc<CachedList>>>>,
     /// One refresh at a time per list.
     refreshing: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
     /// Failed refreshes, remembered briefly.
@@ -161,7 +165,7 @@ impl StatusListClient {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(failure_secs))
                 .build(),
-            lists: RwLock::new(HashMap::new()),
+            lists: RwLock::new(FastMap::default()),
             fetcher,
             direct,
             clock,
@@ -327,7 +331,7 @@ impl StatusListClient {
         }
         lists.retain(|_, by_uri| !by_uri.is_empty());
         loop {
-            let (count, bytes) = lists.values().flat_map(HashMap::values).fold(
+            let (count, bytes) = lists.values().flat_map(FastMap::values).fold(
                 (0usize, 0u64),
                 |(count, bytes), list| {
                     (
