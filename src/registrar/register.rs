@@ -122,8 +122,8 @@ impl Registrar {
 
     /// Refuse a registration covered by an operator withdrawal (docs/design.md, "Operator
     /// withdrawals"). The withdrawals are held in memory; when the store cannot be read to
-    /// refresh them, registration goes on (it needs no store, `registration-writes-nothing`)
-    /// and the client meets the same check at every use.
+    /// refresh them, the set last read is used and registration goes on (it needs no store,
+    /// `registration-writes-nothing`); the client meets the same check at every use.
     async fn check_withdrawals(
         &self,
         provenance: Option<&crate::client_id::Provenance>,
@@ -136,24 +136,28 @@ impl Registrar {
         ) else {
             return Ok(());
         };
-        match status.withdrawal_set().await {
-            Ok(withdrawals) => match withdrawals.covering(&registration) {
-                Some(withdrawal) => Err(RegistrationError::UnapprovedSoftwareStatement(format!(
-                    "the software was withdrawn by this server's operator ({})",
-                    withdrawal.status.as_str()
-                ))),
-                None => Ok(()),
-            },
+        let withdrawals = match status.withdrawal_set().await {
+            Ok(withdrawals) => withdrawals,
             Err(crate::status::StoreError::Unavailable(e)) => {
-                tracing::warn!(error = %e, "withdrawals not checked at registration: the status store cannot be read");
-                Ok(())
+                tracing::warn!(error = %e, "withdrawals checked at registration as last read: the status store cannot be read");
+                match status.last_withdrawal_set() {
+                    Some(withdrawals) => withdrawals,
+                    None => return Ok(()),
+                }
             }
             // a withdrawal record that does not verify: the server's fault, said loudly
             Err(crate::status::StoreError::Corrupt(e)) => {
                 tracing::error!(detail = %e, "a withdrawal record failed verification; registration refused");
-                Err(RegistrationError::Internal(e))
+                return Err(RegistrationError::Internal(e));
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        match withdrawals.covering(&registration) {
+            Some(withdrawal) => Err(RegistrationError::UnapprovedSoftwareStatement(format!(
+                "the software was withdrawn by this server's operator ({})",
+                withdrawal.status.as_str()
+            ))),
+            None => Ok(()),
         }
     }
 }

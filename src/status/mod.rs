@@ -513,6 +513,16 @@ impl StatusService {
         Ok(set)
     }
 
+    /// The withdrawals as last read, however old: for a caller that must go on while the store
+    /// cannot be read (registration), never for a check that fails closed.
+    pub fn last_withdrawal_set(&self) -> Option<Arc<WithdrawalSet>> {
+        let snapshot = self.withdrawals.load();
+        snapshot
+            .as_ref()
+            .as_ref()
+            .map(|snapshot| snapshot.set.clone())
+    }
+
     fn current_withdrawals(&self) -> Option<Arc<WithdrawalSet>> {
         let snapshot = self.withdrawals.load();
         let snapshot = snapshot.as_ref().as_ref()?;

@@ -202,6 +202,46 @@ async fn without_redis_update_and_delete_fail_with_503_and_registration_goes_on(
 }
 
 #[tokio::test]
+async fn without_redis_registration_still_meets_the_withdrawals_last_read() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    const ADMIN: &str = "admin-token-admin-token-admin-token-admin";
+    let d = deployment();
+    let mut config = d.config.clone();
+    // the withdrawals in memory are stale after a second: registration must read the store
+    config.status_store = redis_store(&redis.url, 1);
+    config.admin_api_tokens = vec![ADMIN.into()];
+    let app = spawn_config(config, &d).await;
+    let posted = app
+        .client
+        .post(app.url("/admin/withdrawals"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"issuer": app.authority.issuer, "software_id": "withdrawn-app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let claims = |software_id: &str| {
+        let mut claims = web_claims();
+        claims["software_id"] = software_id.into();
+        claims
+    };
+    // read once while Redis is up, then Redis goes and the set in memory goes stale
+    app.register(claims("withdrawn-app"), json!({}))
+        .await
+        .assert_error(400, "unapproved_software_statement");
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.register(claims("withdrawn-app"), json!({}))
+        .await
+        .assert_error(400, "unapproved_software_statement");
+    app.register(claims("another-app"), json!({}))
+        .await
+        .assert_created();
+}
+
+#[tokio::test]
 async fn an_edge_node_resolves_with_the_public_jwks_the_shared_store_and_the_secret_keys_only() {
     use stateless_dcr::keys::{DerivationKeys, PublishedKeys, RegistrarKeys, VerifierSet};
     use stateless_dcr::resolve::{
