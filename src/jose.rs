@@ -218,9 +218,8 @@ pub fn random_id<const N: usize>() -> Result<[u8; N], openssl::error::ErrorStack
             *used = 0;
         }
         let mut id = [0u8; N];
+        // each byte is handed out once: `used` only moves forward until the next refill
         id.copy_from_slice(&bytes[*used..*used + N]);
-        // each byte is handed out once
-        bytes[*used..*used + N].fill(0);
         *used += N;
         Ok(id)
     })

@@ -116,10 +116,7 @@ export class RegistrarStatusLists {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
-    const length = Number(response.headers.get('content-length') ?? 0);
-    if (length > this.maxBytes) throw new Error(`larger than ${this.maxBytes} bytes`);
-    const token = (await response.text()).trim();
-    if (token.length > this.maxBytes) throw new Error(`larger than ${this.maxBytes} bytes`);
+    const token = (await readCapped(response, this.maxBytes)).trim();
     // jose's typ check ignores case and an "application/" prefix: check it exactly (§5.1)
     if (decodeProtectedHeader(token).typ !== STATUS_LIST_TYP) throw new Error(`typ is not ${STATUS_LIST_TYP}`);
     const { payload } = await jwtVerify(token, (h) => this.keys.key(h), {
@@ -143,4 +140,20 @@ export class RegistrarStatusLists {
     if (Number.isSafeInteger(exp)) freshUntil = Math.min(freshUntil, exp * 1000);
     return { bits: statusList.bits, bytes, iat, freshUntil };
   }
+}
+
+// The body as text, read no further than `maxBytes` whatever Content-Length says (or omits).
+async function readCapped(response, maxBytes) {
+  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
+    await response.body?.cancel();
+    throw new Error(`larger than ${maxBytes} bytes`);
+  }
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.length;
+    if (size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

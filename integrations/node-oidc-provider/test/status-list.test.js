@@ -75,7 +75,8 @@ describe('the registrar\'s status lists, read offline', () => {
     ];
     for (const [id, change] of cases) await list(id, change);
     served.set('6', 'garbage');
-    for (const id of [1, 2, 3, 4, 5, 6, 7]) {
+    served.set('8', 'x'.repeat(2 << 20)); // sent chunked, without Content-Length, over the 1 MiB cap
+    for (const id of [1, 2, 3, 4, 5, 6, 7, 8]) {
       await assert.rejects(lists().status(at(id, 0)), RegistrarUnavailable, `list ${id}`);
     }
   });
