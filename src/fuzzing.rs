@@ -138,7 +138,7 @@ pub fn registration_body(data: &[u8]) {
     let Ok(md) = ClientMetadata::parse(&effective, SubjectType::Public) else {
         return;
     };
-    let accepted = metadata::validate(&md, &Policy::default(), true).is_ok();
+    let accepted = metadata::validate(&md, &Policy::default(), true, &[]).is_ok();
     let compact = md.to_json(Form::Compact);
     let again = ClientMetadata::parse(&compact, SubjectType::Public);
     assert!(
@@ -222,6 +222,7 @@ pub fn redirect_uri(data: &[u8]) {
                 application_type,
                 uses_implicit,
                 allow_native_https: true,
+                private_use_schemes: &[],
             };
             let _ = redirect::check(text, rules);
         }

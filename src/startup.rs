@@ -78,12 +78,20 @@ impl Application {
                 "DEVELOPMENT KEYS IN USE: their private parts are public; generate your own with `stateless-dcr keys generate` before any real deployment"
             );
         }
+        let missing = config.missing_op_endpoints();
+        if !missing.is_empty() {
+            // allowed on a loopback public_url only (Config::validate)
+            tracing::warn!(
+                missing = %missing.join(", "),
+                "discovery omits OP endpoints it should name: strict clients (the MCP SDKs among them) reject such a document; set them to the OP's endpoints"
+            );
+        }
         crate::metrics::set_signing_kid(&keys.signing_key().kid);
         let bind_error = |address: String| move |source| StartupError::Bind { address, source };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let state = AppState {
             registrar: registrar.clone(),
-            limits: Arc::new(AddressLimits::from_config(&config.rate_limits)),
+            limits: Arc::new(AddressLimits::from_config(&config)),
         };
         let mut server = HttpServer::new(move || {
             App::new()

@@ -93,6 +93,13 @@ pub struct Config {
     /// Accept claimed https redirect URIs for native clients (RFC 8252 §7.2; a project decision,
     /// see docs/conformance.md `native-claimed-https`).
     pub allow_native_https_redirects: bool,
+    /// Private-use redirect URI schemes accepted for native clients although they are not
+    /// reverse domain names (RFC 8252 §7.1 makes that form a SHOULD), such as `cursor`.
+    pub allowed_private_use_schemes: Vec<String>,
+    /// Upper bound on the lifetime of a client registered without a software statement, in
+    /// seconds (0: only `max_client_lifetime_secs` applies). Open registration costs nothing
+    /// to store, so what bounds it is that its client_ids expire (docs/mcp.md).
+    pub max_open_client_lifetime_secs: u64,
     /// HTTP worker threads; defaults to the number of CPU cores.
     pub workers: Option<usize>,
     /// Entries in the cache of verified software statements (0 disables it).
@@ -186,6 +193,31 @@ pub struct RateLimits {
     /// IPv6 clients share a bucket per prefix of this many bits (one subscriber usually holds
     /// a /64). Default 64.
     pub ipv6_prefix_len: u8,
+    /// Open registration (no software statement required) without a per-address limit. Unless
+    /// this is set, open registration gets [`OPEN_REGISTRATION_PER_ADDRESS`] when
+    /// `registration_per_address` is not set.
+    pub unlimited_open_registration: bool,
+}
+
+/// The per-address registration limit open registration gets by default: a burst of 20, then
+/// one every 6 seconds (an MCP client registers once per connection).
+pub const OPEN_REGISTRATION_PER_ADDRESS: Limit = Limit {
+    burst: 20,
+    per_second: 1.0 / 6.0,
+};
+
+impl RateLimits {
+    /// The per-address registration limit in force: the configured one, else the default of
+    /// open registration unless waived.
+    pub fn effective_registration_per_address(&self, open: bool) -> Option<Limit> {
+        match self.registration_per_address {
+            Some(limit) => Some(limit),
+            None if open && !self.unlimited_open_registration => {
+                Some(OPEN_REGISTRATION_PER_ADDRESS)
+            }
+            None => None,
+        }
+    }
 }
 
 impl Default for RateLimits {
@@ -196,6 +228,7 @@ impl Default for RateLimits {
             configuration_per_address: None,
             trusted_proxies: Vec::new(),
             ipv6_prefix_len: 64,
+            unlimited_open_registration: false,
         }
     }
 }
@@ -255,6 +288,8 @@ impl Default for Config {
             max_statement_bytes: 16 * 1024,
             clock_skew_secs: 60,
             allow_native_https_redirects: true,
+            allowed_private_use_schemes: Vec::new(),
+            max_open_client_lifetime_secs: 30 * 86_400,
             workers: None,
             statement_cache_entries: 10_000,
             client_cache_entries: 100_000,
@@ -292,6 +327,25 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The OP endpoints discovery must name for the grant types of `[policy]` but that are not
+    /// configured (RFC 8414 §2: the authorization endpoint for redirect-based grants, the token
+    /// endpoint unless only implicit is supported).
+    pub fn missing_op_endpoints(&self) -> Vec<&'static str> {
+        let grants = &self.policy.grant_types;
+        let mut missing = Vec::new();
+        if self.authorization_endpoint.is_none() && grants.iter().any(|g| g.is_redirect_based()) {
+            missing.push("authorization_endpoint");
+        }
+        if self.token_endpoint.is_none()
+            && grants
+                .iter()
+                .any(|g| *g != crate::metadata::GrantType::Implicit)
+        {
+            missing.push("token_endpoint");
+        }
+        missing
+    }
+
     /// The `iss` of client_ids and discovery.
     pub fn issuer(&self) -> &str {
         self.issuer
@@ -351,7 +405,36 @@ mod tests {
         let err = public.validate().unwrap_err().to_string();
         assert!(err.contains("development authority"), "{err}");
         public.trusted_issuers[0].issuer = "https://federation.example.com".into();
+        // discovery off a loopback host names the OP's endpoints (RFC 8414 §2)
+        let err = public.validate().unwrap_err().to_string();
+        assert!(err.contains("`authorization_endpoint`"), "{err}");
+        public.authorization_endpoint = Some("https://op.example.com/authorize".into());
+        let err = public.validate().unwrap_err().to_string();
+        assert!(err.contains("`token_endpoint`"), "{err}");
+        public.token_endpoint = Some("https://op.example.com/token".into());
         public.validate().unwrap();
+        // a registrar for client_credentials clients only needs no authorization endpoint
+        public.authorization_endpoint = None;
+        public.policy.grant_types = vec![crate::metadata::GrantType::ClientCredentials];
+        public.policy.response_types = Vec::new();
+        assert_eq!(public.missing_op_endpoints(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn private_use_schemes_must_be_schemes() {
+        for bad in ["https", "HTTP", "javascript", "1abc", "cur sor", "", "a/b"] {
+            let config = Config {
+                allowed_private_use_schemes: vec![bad.into()],
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("allowed_private_use_schemes"), "{bad}: {err}");
+        }
+        let config = Config {
+            allowed_private_use_schemes: vec!["cursor".into(), "vscode".into()],
+            ..Config::default()
+        };
+        config.validate().unwrap();
     }
 
     #[test]

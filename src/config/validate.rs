@@ -52,6 +52,45 @@ impl Config {
                 Url::parse(value).map_err(|e| invalid(name, e.to_string()))?;
             }
         }
+        // RFC 8414 §2, OIDC Discovery §3: a metadata document lists the authorization endpoint
+        // whenever a supported grant type uses it, and the token endpoint unless only implicit
+        // is supported. Off a loopback host the registrar publishes only what is true, so the
+        // OP's endpoints must be named (docs/configuration.md).
+        if !is_loopback_url(&public) {
+            if let Some(name) = self.missing_op_endpoints().first() {
+                return Err(invalid(
+                    *name,
+                    "must be set (the OP's endpoint): discovery must name it for the grant types in [policy] (RFC 8414 §2, OIDC Discovery §3)",
+                ));
+            }
+        }
+        for scheme in &self.allowed_private_use_schemes {
+            // RFC 3986 §3.1; http and https are not private-use, and the schemes never accepted
+            // as redirect targets stay refused.
+            let syntax = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            let lowered = scheme.to_ascii_lowercase();
+            if !syntax
+                || matches!(
+                    lowered.as_str(),
+                    "http"
+                        | "https"
+                        | "javascript"
+                        | "data"
+                        | "vbscript"
+                        | "file"
+                        | "about"
+                        | "blob"
+                )
+            {
+                return Err(invalid(
+                    "allowed_private_use_schemes",
+                    format!("{scheme:?} is not a private-use URI scheme"),
+                ));
+            }
+        }
         if !(512..=32768).contains(&self.client_id_max_length) {
             return Err(invalid(
                 "client_id_max_length",

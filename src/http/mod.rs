@@ -42,9 +42,13 @@ impl std::fmt::Debug for AddressLimits {
 }
 
 impl AddressLimits {
-    pub fn from_config(limits: &crate::config::RateLimits) -> Self {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let limits = &config.rate_limits;
+        let open = !config.require_software_statement;
         AddressLimits {
-            registration: limits.registration_per_address.map(RateLimiter::new),
+            registration: limits
+                .effective_registration_per_address(open)
+                .map(RateLimiter::new),
             configuration: limits.configuration_per_address.map(RateLimiter::new),
             trusted_proxies: limits.trusted_proxies.clone(),
             ipv6_prefix_len: limits.ipv6_prefix_len,
@@ -64,9 +68,27 @@ pub fn bearer_credentials(value: &str) -> Option<&str> {
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))
-            .service(readable("/.well-known/openid-configuration").to(handlers::discovery))
-            .service(readable("/.well-known/oauth-authorization-server").to(handlers::discovery))
-            .service(readable("/jwks").to(handlers::jwks))
+            // Public documents, readable from browsers (the MCP Inspector runs in one): CORS
+            // with any origin and any request header, so that the preflight for the headers
+            // the MCP SDK adds (MCP-Protocol-Version) passes.
+            .service(
+                readable("/.well-known/openid-configuration")
+                    .to(handlers::discovery)
+                    .wrap(public_document_cors())
+                    .wrap(from_fn(cors_answers)),
+            )
+            .service(
+                readable("/.well-known/oauth-authorization-server")
+                    .to(handlers::discovery)
+                    .wrap(public_document_cors())
+                    .wrap(from_fn(cors_answers)),
+            )
+            .service(
+                readable("/jwks")
+                    .to(handlers::jwks)
+                    .wrap(public_document_cors())
+                    .wrap(from_fn(cors_answers)),
+            )
             .route("/resolve", web::post().to(handlers::resolve))
             .service(
                 web::resource("/admin/withdrawals")
@@ -86,11 +108,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 // draft-ietf-oauth-status-list-18 §8.1: readable from browsers too
                 web::scope("/status-lists")
-                    .wrap(
-                        Cors::default()
-                            .allow_any_origin()
-                            .allowed_methods(["GET", "HEAD"]),
-                    )
+                    .wrap(public_document_cors())
                     .wrap(from_fn(cors_answers))
                     .service(readable("").to(handlers::status_list_aggregation))
                     .service(readable("/{id}").to(handlers::status_list)),
@@ -174,13 +192,23 @@ async fn cors_answers(
     Ok(response)
 }
 
+/// CORS of the registration and configuration endpoints. Credentials travel in
+/// `Authorization`, never in cookies (no `Access-Control-Allow-Credentials`), so any origin and
+/// any request header may be allowed: a browser client that adds its own headers (the MCP
+/// SDK's `MCP-Protocol-Version`) passes the preflight.
 fn cors() -> Cors {
     Cors::default()
         .allow_any_origin()
         .allowed_methods(["GET", "HEAD", "POST", "PUT", "DELETE"])
-        .allowed_headers([
-            actix_web::http::header::AUTHORIZATION,
-            actix_web::http::header::CONTENT_TYPE,
-        ])
+        .allow_any_header()
+        .max_age(3600)
+}
+
+/// CORS of the public documents: discovery, the JWK Set and the status lists.
+fn public_document_cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "HEAD"])
+        .allow_any_header()
         .max_age(3600)
 }

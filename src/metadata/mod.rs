@@ -121,6 +121,22 @@ pub struct Encryption {
     pub enc: String,
 }
 
+/// The `application_type` of a client that omits it. OIDC DCR §2 defaults to web; a client
+/// whose every redirect URI only a native app can use (RFC 8252 §7) is registered as what it is
+/// (docs/conformance.md `application-type-inferred`), so that native matching applies to it.
+/// Not a client of the implicit flow: OIDC DCR §2 refuses loopback redirect URIs to web clients
+/// using it, and that rule is not to be sidestepped by leaving the type out.
+pub fn default_application_type(redirect_uris: &[String], uses_implicit: bool) -> ApplicationType {
+    if !uses_implicit
+        && !redirect_uris.is_empty()
+        && redirect_uris.iter().all(|u| redirect::is_native_only(u))
+    {
+        ApplicationType::Native
+    } else {
+        ApplicationType::Web
+    }
+}
+
 /// Client metadata of the right shape with defaults applied. Strings are kept exactly as
 /// received (OIDC DCR §6: no normalisation), the member names of tagged values too.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,7 +286,14 @@ impl ClientMetadata {
             })?
             .unwrap_or_else(|| default_response_types(&grant_types));
         let application_type = match members.string("application_type")? {
-            None => ApplicationType::Web,
+            // OIDC DCR §2 defaults to web; a client whose every redirect URI only a native app
+            // can use (RFC 8252 §7) is registered as what it is (docs/conformance.md
+            // `application-type-inferred`), so that native matching applies to it.
+            None => default_application_type(
+                &redirect_uris,
+                grant_types.contains(&GrantType::Implicit)
+                    || response_types.iter().any(|r| r.is_implicit()),
+            ),
             Some(value) => ApplicationType::parse(&value).ok_or_else(|| {
                 invalid_metadata("application_type must be \"web\" or \"native\"")
             })?,

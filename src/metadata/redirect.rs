@@ -13,7 +13,7 @@ use super::{invalid_redirect_uri, quoted, ApplicationType, MetadataError};
 
 /// What the rules for one redirect URI depend on.
 #[derive(Debug, Clone, Copy)]
-pub struct RedirectRules {
+pub struct RedirectRules<'a> {
     pub application_type: ApplicationType,
     /// The client uses the implicit flow: `implicit` is registered, or a response type returns a
     /// token or ID Token from the authorization endpoint (OIDC DCR §2; conformance:
@@ -22,6 +22,10 @@ pub struct RedirectRules {
     /// Claimed https redirect URIs for native clients (RFC 8252 §7.2; a project decision, see
     /// docs/conformance.md `native-claimed-https`).
     pub allow_native_https: bool,
+    /// Private-use schemes accepted for native clients although they are not reverse domain
+    /// names (RFC 8252 §7.1 makes that form a SHOULD; configuration
+    /// `allowed_private_use_schemes`, docs/conformance.md `private-use-scheme-allow-list`).
+    pub private_use_schemes: &'a [String],
 }
 
 /// Schemes never acceptable as a redirect target (RFC 6749 §10.15; a project decision, see
@@ -93,13 +97,36 @@ pub fn check(uri: &str, rules: RedirectRules) -> Result<(), MetadataError> {
                         "is https, which this server does not accept for native clients",
                     );
                 }
-            } else if !scheme.contains('.') {
-                // RFC 8252 §7.1, §8.4: private-use schemes are reverse domain names.
+            } else if !scheme.contains('.')
+                && !rules
+                    .private_use_schemes
+                    .iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(scheme))
+            {
+                // RFC 8252 §7.1, §8.4: private-use schemes are reverse domain names, unless the
+                // operator allowed this one by name.
                 return refuse("uses a private-use scheme that is not a reverse domain name");
             }
         }
     }
     Ok(())
+}
+
+/// Whether a redirect URI is one only a native app uses (RFC 8252 §7): http on a loopback
+/// host, or a scheme other than http and https. A client that omits `application_type` and
+/// registers only such URIs is registered as native (docs/conformance.md
+/// `application-type-inferred`).
+pub fn is_native_only(uri: &str) -> bool {
+    let Some(url) = parse_strict(uri) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => false,
+        "http" => url
+            .host()
+            .is_some_and(|h| locality(&h) == Locality::Loopback),
+        _ => true,
+    }
 }
 
 /// Parse an absolute URL, refusing strings the `url` crate would silently repair (whitespace,
@@ -195,6 +222,7 @@ mod tests {
         application_type: ApplicationType::Web,
         uses_implicit: false,
         allow_native_https: true,
+        private_use_schemes: &[],
     };
     const WEB_IMPLICIT: RedirectRules = RedirectRules {
         uses_implicit: true,
@@ -287,6 +315,51 @@ mod tests {
             ..NATIVE
         };
         assert!(check("https://app.example.com/cb", no_https).is_err());
+    }
+
+    #[test]
+    fn private_use_schemes_the_operator_allows() {
+        // Cursor's scheme is not a reverse domain name (RFC 8252 §7.1 SHOULD)
+        let cursor = "cursor://anysphere.cursor-mcp/oauth/callback";
+        assert!(check(cursor, NATIVE).is_err());
+        let allowed = ["cursor".to_owned()];
+        let with_cursor = RedirectRules {
+            private_use_schemes: &allowed,
+            ..NATIVE
+        };
+        assert!(check(cursor, with_cursor).is_ok());
+        assert!(check("Cursor://anysphere.cursor-mcp/cb", with_cursor).is_ok());
+        // only the schemes named, and never for web clients
+        assert!(check("vscode://cb", with_cursor).is_err());
+        let web_with_cursor = RedirectRules {
+            private_use_schemes: &allowed,
+            ..WEB
+        };
+        assert!(check(cursor, web_with_cursor).is_err());
+        // the other rules still apply
+        assert!(check("cursor://anysphere.cursor-mcp/cb#x", with_cursor).is_err());
+    }
+
+    #[test]
+    fn native_only_uris() {
+        for native in [
+            "http://127.0.0.1:3334/callback",
+            "http://localhost:8765/callback",
+            "http://[::1]/cb",
+            "com.example.app:/cb",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ] {
+            assert!(is_native_only(native), "{native}");
+        }
+        for web in [
+            "https://rp.example/cb",
+            "https://localhost/cb",
+            "http://rp.example/cb",
+            "http://0.0.0.0/cb",
+            "not a uri",
+        ] {
+            assert!(!is_native_only(web), "{web}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn validate(
     md: &ClientMetadata,
     policy: &Policy,
     allow_native_https: bool,
+    private_use_schemes: &[String],
 ) -> Result<Validated, MetadataError> {
     // grant types and response types (OIDC DCR §2, RFC 7591 §2.1)
     within_policy("grant type", &md.grant_types, &policy.grant_types)?;
@@ -48,6 +49,7 @@ pub fn validate(
         application_type: md.application_type,
         uses_implicit: md.uses_implicit(),
         allow_native_https,
+        private_use_schemes,
     };
     for uri in &md.redirect_uris {
         redirect::check(uri, redirect_rules)?;

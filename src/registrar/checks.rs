@@ -105,7 +105,12 @@ impl Registrar {
         if let Some(issuer) = issuer {
             self.issuers.approve(issuer, &md)?;
         }
-        let validated = metadata::validate(&md, policy, self.config.allow_native_https_redirects)?;
+        let validated = metadata::validate(
+            &md,
+            policy,
+            self.config.allow_native_https_redirects,
+            &self.config.allowed_private_use_schemes,
+        )?;
         if let Some(sector_uri) = &md.sector_identifier_uri {
             // OIDC DCR §5: fetched at registration (and update); every redirect URI must be in
             // it. A document that cannot be used is invalid_client_metadata, a redirect URI
@@ -233,13 +238,30 @@ impl Registrar {
 
     /// `exp` of a new client_id: the earliest of the statement's `exp` and the configured
     /// maximum lifetime (docs/design.md, "The client_id").
-    pub(super) fn expiry(&self, now: u64, statement_exp: Option<u64>) -> Option<u64> {
-        let max = self.config.max_client_lifetime_secs;
-        let policy = (max > 0).then(|| now.saturating_add(max));
-        match (policy, statement_exp) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    /// The `exp` of a new client_id: the earliest of the configured bounds and the statement's
+    /// own `exp`. A client registered without a statement (`statement` is `None`) also gets
+    /// `max_open_client_lifetime_secs`; `extra_bound` is one more lifetime in seconds (an
+    /// initial access token's).
+    pub(super) fn expiry(
+        &self,
+        now: u64,
+        statement: Option<Option<u64>>,
+        extra_bound: Option<u64>,
+    ) -> Option<u64> {
+        let open_bound = statement
+            .is_none()
+            .then_some(self.config.max_open_client_lifetime_secs);
+        let statement_exp = statement.flatten();
+        let bound = |secs: u64| (secs > 0).then(|| now.saturating_add(secs));
+        [
+            bound(self.config.max_client_lifetime_secs),
+            open_bound.and_then(bound),
+            extra_bound.and_then(bound),
+            statement_exp,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

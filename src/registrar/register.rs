@@ -71,7 +71,7 @@ impl Registrar {
                 .await?;
 
             // 5. Mint the client_id; the secret and the registration access token derive from it.
-            let exp = self.expiry(now, statement.and_then(|s| s.exp));
+            let exp = self.expiry(now, statement.map(|s| s.exp), None);
             if exp.is_some_and(|exp| exp <= now) {
                 // Within the clock skew the statement still verified, but a client_id that is
                 // dead on arrival helps nobody.

@@ -11,6 +11,7 @@ mod garbage;
 mod helpers;
 mod interop;
 mod manage;
+mod mcp;
 mod ops;
 mod properties;
 mod read;

@@ -106,7 +106,7 @@ proptest! {
         let Ok(md) = ClientMetadata::parse(&body, SubjectType::Public) else {
             return Ok(());
         };
-        if metadata::validate(&md, &Policy::default(), true).is_err() {
+        if metadata::validate(&md, &Policy::default(), true, &[]).is_err() {
             return Ok(());
         }
         let keys = keys();
