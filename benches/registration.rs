@@ -102,7 +102,7 @@ fn parts(c: &mut Criterion) {
         b.iter(|| {
             let effective = statement::merge(black_box(&request), Some(&verified.metadata));
             let md = ClientMetadata::parse(&effective, SubjectType::Public).unwrap();
-            metadata::validate(&md, &config.policy, true).unwrap();
+            metadata::validate(&md, &config.policy, true, &[]).unwrap();
             md
         })
     });
