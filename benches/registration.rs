@@ -35,14 +35,17 @@ fn register(c: &mut Criterion) {
     group.bench_function("distinct_statements", |b| {
         b.iter(|| {
             i = (i + 1) % POOL;
-            rt.block_on(uncached.register(black_box(&bodies[i])))
+            rt.block_on(uncached.register(black_box(&bodies[i]), None))
                 .unwrap()
         })
     });
 
     let cached = Registrar::without_store(&common::config(10_000)).unwrap();
     group.bench_function("repeated_statement", |b| {
-        b.iter(|| rt.block_on(cached.register(black_box(&bodies[0]))).unwrap())
+        b.iter(|| {
+            rt.block_on(cached.register(black_box(&bodies[0]), None))
+                .unwrap()
+        })
     });
     group.finish();
 }
@@ -185,7 +188,7 @@ fn parts(c: &mut Criterion) {
         .block_on(
             Registrar::without_store(&config)
                 .unwrap()
-                .register(&common::body(statement)),
+                .register(&common::body(statement), None),
         )
         .unwrap();
     group.bench_function("response_json_write", |b| {

@@ -23,7 +23,7 @@ fn resolve(c: &mut Criterion) {
     let registrar = Registrar::without_store(&config).unwrap();
     let statement = common::statements(1).remove(0);
     let registered = rt
-        .block_on(registrar.register(&common::body(&statement)))
+        .block_on(registrar.register(&common::body(&statement), None))
         .unwrap();
     let client_id = registered.client_id().to_owned();
     let secret = registered.client_secret().unwrap().expose().to_owned();
@@ -115,7 +115,10 @@ fn resolve_with_status_list(c: &mut Criterion) {
         let registrar = app.registrar();
         tokio::spawn(app.run_until_stopped());
         let statement = common::statements(1).remove(0);
-        let registered = registrar.register(&common::body(&statement)).await.unwrap();
+        let registered = registrar
+            .register(&common::body(&statement), None)
+            .await
+            .unwrap();
         (registrar, registered.client_id().to_owned())
     });
     let base = format!("{address}/status-lists/");

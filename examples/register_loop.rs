@@ -40,7 +40,7 @@ fn main() -> Result<(), String> {
     let mut bytes = 0;
     for body in &bodies {
         let information = runtime
-            .block_on(registrar.register(body))
+            .block_on(registrar.register(body, None))
             .map_err(|e| e.to_string())?;
         bytes += serde_json::to_vec(&information)
             .map_err(|e| e.to_string())?

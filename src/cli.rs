@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `keys generate`, `statement keygen`,
-//! `statement sign` and `client inspect`.
+//! The command line: `serve` (the default), `keys generate`, `keys rotate`, `statement keygen`,
+//! `statement sign`, `client inspect`, `edge`, `revoke` and `iat issue`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use crate::registrar::Registrar;
 use crate::startup::Application;
 use crate::status::{ClientStatus, StatusService};
 
+mod iat;
 mod inspect;
 use inspect::client_inspect;
 
@@ -62,6 +63,18 @@ enum Command {
     /// Withdraw every client of one software_id of an issuer, or of one software statement,
     /// through the running server's admin API; or list or lift withdrawals.
     Revoke(RevokeArgs),
+    /// Initial access tokens (RFC 7591 §3).
+    Iat {
+        #[command(subcommand)]
+        command: IatCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IatCommand {
+    /// Mint an initial access token, signed with the configured registrar keys, and print it.
+    /// Withdraw one with `revoke --issuer <the registrar's issuer> --statement-jti <its jti>`.
+    Issue(iat::IssueArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,6 +220,9 @@ pub fn main() -> ExitCode {
         } => client_inspect(&client_id, config.as_deref()),
         Command::Edge { config } => edge(&config),
         Command::Revoke(args) => revoke(args),
+        Command::Iat {
+            command: IatCommand::Issue(args),
+        } => iat::iat_issue(args),
     };
     // what the log writer thread has not written yet, before anything else is printed
     crate::logging::flush();

@@ -22,6 +22,7 @@ pub mod edge;
 pub mod fetch;
 pub mod fuzzing;
 pub mod http;
+pub mod iat;
 pub mod jose;
 pub mod jwks;
 pub mod keys;

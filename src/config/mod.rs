@@ -63,6 +63,33 @@ pub enum Management {
     None,
 }
 
+/// What a registration must present: a software statement (RFC 7591 §2.3), an initial access
+/// token (RFC 7591 §3), either, both, or nothing (open registration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrationRequires {
+    SoftwareStatement,
+    InitialAccessToken,
+    Either,
+    Both,
+    Nothing,
+}
+
+impl RegistrationRequires {
+    pub fn statement(self) -> bool {
+        matches!(self, Self::SoftwareStatement | Self::Both)
+    }
+
+    pub fn token(self) -> bool {
+        matches!(self, Self::InitialAccessToken | Self::Both)
+    }
+
+    /// Anyone may register: open registration, with its own guards (docs/mcp.md).
+    pub fn is_open(self) -> bool {
+        self == Self::Nothing
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -77,6 +104,9 @@ pub struct Config {
     /// Whether a registration must carry a software statement (yes by default, a project
     /// decision: docs/conformance.md `statement-required-by-default`).
     pub require_software_statement: bool,
+    /// What a registration must present; when set, it replaces `require_software_statement`
+    /// (see [`Config::requirement`]).
+    pub registration_requires: Option<RegistrationRequires>,
     pub management: Management,
     /// Upper bound on a client_id's lifetime in seconds; 0 means no bound (the statement's `exp`
     /// still applies).
@@ -281,6 +311,7 @@ impl Default for Config {
             issuer: None,
             keys: PathBuf::from("keys/dev-registrar-keys.json"),
             require_software_statement: true,
+            registration_requires: None,
             management: Management::Full,
             max_client_lifetime_secs: 0,
             client_id_max_length: 4096,
@@ -327,6 +358,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// What a registration must present: `registration_requires` when set, else a software
+    /// statement or nothing as `require_software_statement` says.
+    pub fn requirement(&self) -> RegistrationRequires {
+        self.registration_requires
+            .unwrap_or(if self.require_software_statement {
+                RegistrationRequires::SoftwareStatement
+            } else {
+                RegistrationRequires::Nothing
+            })
+    }
+
     /// The OP endpoints discovery must name for the grant types of `[policy]` but that are not
     /// configured (RFC 8414 §2: the authorization endpoint for redirect-based grants, the token
     /// endpoint unless only implicit is supported).

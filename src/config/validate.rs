@@ -119,10 +119,10 @@ impl Config {
             return Err(invalid("workers", "must be at least 1"));
         }
         self.policy.validate()?;
-        if self.require_software_statement && self.trusted_issuers.is_empty() {
+        if self.requirement().statement() && self.trusted_issuers.is_empty() {
             return Err(invalid(
                 "trusted_issuers",
-                "no issuer is trusted while require_software_statement is true: nobody could register",
+                "no issuer is trusted while registration requires a software statement: nobody could register",
             ));
         }
         if self.resolve_api_tokens.iter().any(|t| t.len() < 32) {

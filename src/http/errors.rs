@@ -115,9 +115,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Registration(e) => match e {
-                RegistrationError::MissingToken | RegistrationError::InvalidToken => {
-                    StatusCode::UNAUTHORIZED
-                }
+                RegistrationError::MissingToken
+                | RegistrationError::InvalidToken
+                | RegistrationError::MissingInitialAccessToken(_)
+                | RegistrationError::InvalidInitialAccessToken(_) => StatusCode::UNAUTHORIZED,
                 RegistrationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 RegistrationError::Unavailable(_) | RegistrationError::StatusUnavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -156,14 +157,18 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         no_store(&mut response);
         match self {
-            ApiError::Registration(RegistrationError::MissingToken) => {
+            ApiError::Registration(
+                RegistrationError::MissingToken | RegistrationError::MissingInitialAccessToken(_),
+            ) => {
                 // RFC 6750 §3.1: no error code when no credentials were presented
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"{REALM}\""),
                 ));
             }
-            ApiError::Registration(RegistrationError::InvalidToken) => {
+            ApiError::Registration(
+                RegistrationError::InvalidToken | RegistrationError::InvalidInitialAccessToken(_),
+            ) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),

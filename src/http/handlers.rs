@@ -81,7 +81,8 @@ pub async fn register(
         &state,
     )?;
     let body = json_body(&request, payload, &state).await?;
-    let registered = state.registrar.register(&body).await?;
+    let token = bearer_token(&request);
+    let registered = state.registrar.register(&body, token).await?;
     // RFC 7591 §3.2.1: 201 with one application/json object
     Ok(json_response(HttpResponse::Created(), &registered))
 }

@@ -44,7 +44,7 @@ impl std::fmt::Debug for AddressLimits {
 impl AddressLimits {
     pub fn from_config(config: &crate::config::Config) -> Self {
         let limits = &config.rate_limits;
-        let open = !config.require_software_statement;
+        let open = config.requirement().is_open();
         AddressLimits {
             registration: limits
                 .effective_registration_per_address(open)

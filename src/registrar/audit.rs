@@ -31,6 +31,9 @@ pub(super) struct Audit {
     pub(super) issuer: Option<String>,
     pub(super) software_id: Option<String>,
     pub(super) client: Option<String>,
+    /// The jti and label of the initial access token a registration presented.
+    pub(super) token: Option<String>,
+    pub(super) token_label: Option<String>,
 }
 
 impl Audit {
@@ -51,6 +54,8 @@ impl Audit {
             issuer: None,
             software_id: None,
             client: None,
+            token: None,
+            token_label: None,
         }
     }
 
@@ -96,6 +101,8 @@ impl Audit {
             issuer,
             software_id = self.software_id.as_deref().unwrap_or(""),
             client_jti = self.client.as_deref().unwrap_or(""),
+            initial_access_token = self.token.as_deref().unwrap_or(""),
+            token_label = self.token_label.as_deref().unwrap_or(""),
             "{operation} {outcome}"
         );
     }

@@ -41,6 +41,9 @@ pub struct Discovery {
     pub client_id_max_length: usize,
     /// Our own member: whether a registration must carry a software statement.
     pub software_statement_required: bool,
+    /// Our own member: whether a registration must present an initial access token
+    /// (RFC 7591 §3).
+    pub initial_access_token_required: bool,
     /// The Status List Aggregation (draft-ietf-oauth-status-list-18 §9.1, §14.6): the URIs of
     /// the status lists the client_ids of this registrar point to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,7 +77,8 @@ impl Discovery {
             scopes_supported: p.scopes,
             acr_values_supported: p.acr_values,
             client_id_max_length: config.client_id_max_length,
-            software_statement_required: config.require_software_statement,
+            software_statement_required: config.requirement().statement(),
+            initial_access_token_required: config.requirement().token(),
             status_list_aggregation_endpoint: config
                 .publishes_status_lists()
                 .then(|| endpoints.status_list_aggregation.clone()),

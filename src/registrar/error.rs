@@ -26,6 +26,13 @@ pub enum RegistrationError {
     /// that nothing reveals which clients exist (OIDC DCR §4.4).
     #[error("the registration access token or client is not valid")]
     InvalidToken,
+    /// Registration needs an initial access token and none was presented (RFC 7591 §3; RFC
+    /// 6750 §3.1: no error code in the challenge).
+    #[error("{0}")]
+    MissingInitialAccessToken(&'static str),
+    /// The initial access token presented is not one this registrar accepts now.
+    #[error("{0}")]
+    InvalidInitialAccessToken(crate::iat::TokenError),
     /// The status store cannot be reached: update and delete never report a success they could
     /// not record, and reads never serve a client that might have been deleted.
     #[error("the client status store is temporarily unavailable; try again")]
@@ -50,7 +57,10 @@ impl RegistrationError {
             RegistrationError::InvalidClientMetadata(_) => "invalid_client_metadata",
             RegistrationError::InvalidSoftwareStatement(_) => "invalid_software_statement",
             RegistrationError::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
-            RegistrationError::MissingToken | RegistrationError::InvalidToken => "invalid_token",
+            RegistrationError::MissingToken
+            | RegistrationError::InvalidToken
+            | RegistrationError::MissingInitialAccessToken(_)
+            | RegistrationError::InvalidInitialAccessToken(_) => "invalid_token",
             RegistrationError::Unavailable(_) | RegistrationError::StatusUnavailable(_) => {
                 "temporarily_unavailable"
             }

@@ -10,6 +10,7 @@ mod checks;
 mod delete;
 pub mod discovery;
 mod error;
+mod initial_access;
 mod read;
 mod register;
 pub mod response;

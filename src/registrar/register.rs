@@ -9,29 +9,54 @@ use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
 use super::{ClientInformation, Registrar, RegistrationError};
 use crate::client_id::{self, ClientIdClaims};
-use crate::config::Management;
+use crate::config::{Management, RegistrationRequires};
 use crate::ratelimit::Decision;
 use crate::resolve::VerifiedClient;
 use crate::statement;
 use crate::status_list::StatusClaim;
 
 impl Registrar {
-    /// `request` is the JSON object of the request body (RFC 7591 §3.1).
+    /// `request` is the JSON object of the request body (RFC 7591 §3.1), `initial_access_token`
+    /// the bearer token of its `Authorization` header (RFC 7591 §3).
     pub async fn register(
         &self,
         request: &Map<String, Value>,
+        initial_access_token: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
         Audit::record(Operation::Register, async |audit| {
             let keys = self.keys.snapshot();
             let now = self.clock.now()?;
 
-            // 1. The software statement; required unless open registration is on (RFC 7591
-            //    §3.1.1 lets the server decide).
+            // 1. The initial access token and the software statement, each checked when
+            //    presented, and required as `registration_requires` says (RFC 7591 §3, §3.1.1
+            //    let the server decide).
+            let token = match initial_access_token {
+                Some(token) => Some(self.initial_access_token(&keys, token, now).await?),
+                None => None,
+            };
+            if let Some(token) = &token {
+                audit.token = Some(token.jti.clone());
+                audit.token_label = token.label.clone();
+            }
             let verified = self.statement(request, now).await?;
-            if verified.is_none() && self.config.require_software_statement {
-                return Err(RegistrationError::InvalidSoftwareStatement(
-                    "a software statement is required to register with this server".into(),
-                ));
+            let requirement = self.config.requirement();
+            match (requirement, token.is_some(), verified.is_some()) {
+                (RegistrationRequires::Either, false, false) => {
+                    return Err(RegistrationError::MissingInitialAccessToken(
+                        "an initial access token or a software statement is required to register with this server",
+                    ))
+                }
+                (r, false, _) if r.token() => {
+                    return Err(RegistrationError::MissingInitialAccessToken(
+                        "an initial access token is required to register with this server",
+                    ))
+                }
+                (r, _, false) if r.statement() => {
+                    return Err(RegistrationError::InvalidSoftwareStatement(
+                        "a software statement is required to register with this server".into(),
+                    ))
+                }
+                _ => {}
             }
             let statement = verified.as_deref();
             if let Some(statement) = statement {
@@ -57,12 +82,22 @@ impl Registrar {
             // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1),
             //    which must be well-formed on its own.
             self.check_body(request)?;
-            let effective = statement::merge(request, statement.map(|s| &s.metadata));
+            let mut effective = statement::merge(request, statement.map(|s| &s.metadata));
+            if let Some(fixed) = token.as_ref().and_then(|t| t.policy.software_id.as_ref()) {
+                // the token fixes the software_id; a request naming another is refused by the
+                // token's policy below
+                effective
+                    .entry("software_id")
+                    .or_insert_with(|| Value::String(fixed.clone()));
+            }
 
             // 3. Types, defaults, issuer policy, validation, sector and keys.
             let (metadata, sector) = self
                 .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
                 .await?;
+            if let Some(token) = &token {
+                token.policy.check(&metadata)?;
+            }
 
             // 4. Software the operator withdrew gets no new client: the same check as at
             //    every use, made now so that the client learns at once.
@@ -71,13 +106,23 @@ impl Registrar {
                 .await?;
 
             // 5. Mint the client_id; the secret and the registration access token derive from it.
-            let exp = self.expiry(now, statement.map(|s| s.exp), None);
+            let exp = self.expiry(
+                now,
+                statement.map(|s| s.exp),
+                token
+                    .as_ref()
+                    .and_then(|t| t.policy.max_client_lifetime_secs),
+            );
             if exp.is_some_and(|exp| exp <= now) {
                 // Within the clock skew the statement still verified, but a client_id that is
                 // dead on arrival helps nobody.
                 return Err(RegistrationError::InvalidSoftwareStatement(
                     "the software statement has expired".into(),
                 ));
+            }
+            // Last, once nothing else can refuse it: a use of a limited token.
+            if let Some(token) = &token {
+                self.take_token_use(&keys, token).await?;
             }
             // The client_id is a Referenced Token (draft-ietf-oauth-status-list-18 §6.2): an
             // index from this node's block, so nothing is written for it.

@@ -23,6 +23,7 @@ mod cache;
 pub mod embedded;
 pub mod record;
 pub mod redis;
+mod token_uses;
 pub mod withdrawal;
 
 use std::future::Future;
@@ -39,6 +40,7 @@ use crate::secret::Secret;
 
 use cache::StatusCache;
 pub use record::{Amendment, ClientStatus, UpdateRequest};
+pub use token_uses::TokenUse;
 pub use withdrawal::{Withdrawal, WithdrawalSet, WithdrawalStatus};
 
 #[derive(Debug, Clone, thiserror::Error)]

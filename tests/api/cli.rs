@@ -230,3 +230,66 @@ async fn client_inspect_reads_the_status_of_a_running_server_and_writes_nothing(
         "inspect wrote to the store"
     );
 }
+
+#[tokio::test]
+async fn iat_issue_mints_a_token_the_running_server_accepts_within_its_policy() {
+    use crate::helpers::{deployment, free_port, ServerProcess};
+    let d = deployment();
+    let port = free_port();
+    let config = d.write_config_file(port, "registration_requires = \"initial-access-token\"");
+    let issue = |extra: &[&str]| {
+        bin()
+            .args(["iat", "issue", "--config"])
+            .arg(&config)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = issue(&[
+        "--expires-in",
+        "600",
+        "--max-uses",
+        "1",
+        "--redirect-uri-prefix",
+        "http://127.0.0.1:",
+        "--grant-type",
+        "authorization_code",
+        "--label",
+        "cli test",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    // bad arguments are refused with a message, never a token
+    for bad in [
+        &["--grant-type", "magic"][..],
+        &["--auth-method", "password"][..],
+        &["--max-uses", "0"][..],
+        &["--expires-in", "0"][..],
+    ] {
+        let output = issue(bad);
+        assert!(!output.status.success(), "{bad:?}");
+        assert!(output.stdout.is_empty());
+    }
+
+    let server = ServerProcess::start(&config, port).await;
+    let api = server.api(&d.authority);
+    let register = |body: Value| {
+        let request = api
+            .client
+            .post(api.url("/register"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let outside = json!({"redirect_uris": ["https://rp.example.com/cb"]});
+    assert_eq!(register(outside).await, 400);
+    let inside =
+        json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"});
+    assert_eq!(register(inside.clone()).await, 201);
+    // its one use is spent
+    assert_eq!(register(inside).await, 401);
+}

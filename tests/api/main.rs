@@ -9,6 +9,7 @@ mod fetch;
 mod fuzz_corpus;
 mod garbage;
 mod helpers;
+mod initial_access;
 mod interop;
 mod manage;
 mod mcp;

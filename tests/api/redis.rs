@@ -464,3 +464,41 @@ async fn a_node_with_a_stale_view_cannot_delete_with_a_rotated_token() {
         .unwrap();
     assert_eq!(undo, WriteOutcome::AlreadyRevoked);
 }
+
+#[tokio::test]
+async fn the_uses_of_a_limited_initial_access_token_are_counted_across_nodes() {
+    // RFC 7591 §3 tokens of N uses: one count in the shared store, taken by compare-and-set
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, b, _d) = two_nodes(&redis).await;
+    let keys = stateless_dcr::keys::RegistrarKeys::load(&a.config.keys).unwrap();
+    let claims = stateless_dcr::iat::TokenClaims {
+        iss: "https://registrar.test.example".into(),
+        jti: stateless_dcr::client_id::new_jti().unwrap(),
+        iat: crate::helpers::now(),
+        exp: crate::helpers::now() + 600,
+        label: None,
+        max_uses: Some(3),
+        policy: Default::default(),
+    };
+    let token = stateless_dcr::iat::issue(keys.signing_key(), &claims).unwrap();
+    let body = json!({
+        "redirect_uris": ["http://127.0.0.1:3000/cb"],
+        "token_endpoint_auth_method": "none",
+        "software_statement": a.authority.sign(web_claims()),
+    });
+    // eight registrations at once, half on each node
+    let attempts = (0..8).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let request = node
+            .client
+            .post(node.url("/register"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let mut statuses = futures_util::future::join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(statuses, [201, 201, 201, 401, 401, 401, 401, 401]);
+}
