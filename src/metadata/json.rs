@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    default_response_types, AuthMethod, ClientMetadata, Encryption, GrantType, SubjectType,
-    DEFAULT_ID_TOKEN_ALG,
+    default_response_types, ApplicationType, AuthMethod, ClientMetadata, Encryption, GrantType,
+    SubjectType, DEFAULT_ID_TOKEN_ALG,
 };
 
 /// Which JSON form of the metadata.
@@ -79,7 +79,7 @@ impl ClientMetadata {
             compact,
             "application_type",
             &md.application_type,
-            &super::default_application_type(&md.redirect_uris, md.uses_implicit()),
+            &ApplicationType::Web,
         )?;
         optional(m, "contacts", md.contacts.as_ref())?;
         for (name, value) in &md.localized {

@@ -124,7 +124,8 @@ pub struct Encryption {
 /// The `application_type` of a client that omits it. OIDC DCR §2 defaults to web; a client
 /// whose every redirect URI only a native app can use (RFC 8252 §7) is registered as what it is
 /// (docs/conformance.md `application-type-inferred`), so that native matching applies to it.
-/// Not a client of the implicit flow: OIDC DCR §2 refuses loopback redirect URIs to web clients
+/// Applied to registration and update requests only ([`ClientMetadata::parse`] keeps the OIDC
+/// default, so that the client_id's compact form means the same to every reader). Not a client of the implicit flow: OIDC DCR §2 refuses loopback redirect URIs to web clients
 /// using it, and that rule is not to be sidestepped by leaving the type out.
 pub fn default_application_type(redirect_uris: &[String], uses_implicit: bool) -> ApplicationType {
     if !uses_implicit
@@ -289,11 +290,8 @@ impl ClientMetadata {
             // OIDC DCR §2 defaults to web; a client whose every redirect URI only a native app
             // can use (RFC 8252 §7) is registered as what it is (docs/conformance.md
             // `application-type-inferred`), so that native matching applies to it.
-            None => default_application_type(
-                &redirect_uris,
-                grant_types.contains(&GrantType::Implicit)
-                    || response_types.iter().any(|r| r.is_implicit()),
-            ),
+            // OIDC DCR §2; a registration may choose otherwise (default_application_type)
+            None => ApplicationType::Web,
             Some(value) => ApplicationType::parse(&value).ok_or_else(|| {
                 invalid_metadata("application_type must be \"web\" or \"native\"")
             })?,

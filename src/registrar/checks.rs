@@ -99,7 +99,12 @@ impl Registrar {
         issuer: Option<&str>,
     ) -> Result<(ClientMetadata, Option<String>), RegistrationError> {
         let policy = &self.config.policy;
-        let md = ClientMetadata::parse(effective, policy.default_subject_type)?;
+        let mut md = ClientMetadata::parse(effective, policy.default_subject_type)?;
+        if effective.get("application_type").is_none_or(Value::is_null) {
+            // docs/conformance.md `application-type-inferred`
+            md.application_type =
+                metadata::default_application_type(&md.redirect_uris, md.uses_implicit());
+        }
         // The issuer's own limits come before the general rules: a statement for software the
         // issuer did not approve is unapproved whatever else it says.
         if let Some(issuer) = issuer {

@@ -2,11 +2,22 @@
 //! else of the request is read, refused when withdrawn, and, for a token of limited uses, one
 //! use taken once the registration has passed every other check.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{Registrar, RegistrationError};
 use crate::iat::{self, TokenClaims, TokenError};
 use crate::keys::RegistrarKeys;
 use crate::status::withdrawal::Registration;
 use crate::status::{StoreError, TokenUse};
+
+/// Verified tokens kept, and for how long: a minute, so that a token whose key was removed from
+/// the key set stops working within a minute (expiry and withdrawal are checked at every use).
+pub(super) const VERIFIED_TOKENS: u64 = 10_000;
+pub(super) const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
+
+/// Longest token kept in the cache: longer ones are verified every time (they are not ours).
+const CACHED_TOKEN_MAX_LEN: usize = 4096;
 
 impl Registrar {
     /// The claims of a presented token this registrar accepts now.
@@ -15,14 +26,31 @@ impl Registrar {
         keys: &RegistrarKeys,
         token: &str,
         now: u64,
-    ) -> Result<TokenClaims, RegistrationError> {
-        let claims = iat::verify(
-            &keys.verification().verifiers,
-            &self.endpoints.issuer,
-            token,
-            now,
-        )
-        .map_err(RegistrationError::InvalidInitialAccessToken)?;
+    ) -> Result<Arc<TokenClaims>, RegistrationError> {
+        let claims = match self.verified_tokens.get(token) {
+            Some(claims) if now >= claims.exp => {
+                return Err(RegistrationError::InvalidInitialAccessToken(
+                    TokenError::Expired,
+                ))
+            }
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(
+                    iat::verify(
+                        &keys.verification().verifiers,
+                        &self.endpoints.issuer,
+                        token,
+                        now,
+                    )
+                    .map_err(RegistrationError::InvalidInitialAccessToken)?,
+                );
+                if token.len() <= CACHED_TOKEN_MAX_LEN {
+                    self.verified_tokens
+                        .insert(token.to_owned(), claims.clone());
+                }
+                claims
+            }
+        };
         if claims.max_uses.is_some() && self.status.is_none() {
             // only the status store can count uses (management = "full")
             return Err(RegistrationError::InvalidInitialAccessToken(

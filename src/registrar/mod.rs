@@ -65,6 +65,9 @@ pub struct Registrar {
     list_client: Arc<StatusListClient>,
     resolver: Resolver,
     issuer_limit: Option<RateLimiter>,
+    /// Initial access tokens verified lately, by token: one token usually registers many
+    /// clients (initial_access.rs).
+    verified_tokens: moka::sync::Cache<String, Arc<crate::iat::TokenClaims>>,
     discovery: Discovery,
 }
 
@@ -294,6 +297,10 @@ impl Parts {
                 .rate_limits
                 .registration_per_issuer
                 .map(RateLimiter::new),
+            verified_tokens: moka::sync::Cache::builder()
+                .max_capacity(initial_access::VERIFIED_TOKENS)
+                .time_to_live(initial_access::VERIFIED_TOKEN_TTL)
+                .build(),
         }
     }
 }
