@@ -392,11 +392,38 @@ pub fn withdrawal(data: &[u8]) {
     }
 }
 
+/// An initial access token as presented in `Authorization: Bearer` (any string), one whose
+/// claims are the input behind a valid signature, its policy against a parsed metadata body,
+/// and a use record as read from the store.
+pub fn initial_access_token(data: &[u8]) {
+    let world = &*WORLD;
+    let verifiers = world.registrar.verifiers();
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::iat::verify(verifiers, ISSUER, text, NOW);
+        let _ = crate::iat::verify_use_record(verifiers, "iat:fuzz", text);
+    }
+    let key = world.registrar.signing_key();
+    if let Ok(signed) = crate::jose::sign_typed(key, crate::iat::IAT_TYP, data) {
+        if let Ok(claims) = crate::iat::verify(verifiers, ISSUER, &signed, NOW) {
+            let body = serde_json::json!({
+                "redirect_uris": ["http://127.0.0.1:3000/cb"],
+                "scope": "mcp openid",
+                "token_endpoint_auth_method": "none",
+            });
+            if let Some(body) = body.as_object() {
+                if let Ok(md) = ClientMetadata::parse(body, SubjectType::Public) {
+                    let _ = claims.policy.check(&md);
+                }
+            }
+        }
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 15] = [
+pub const TARGETS: [(&str, Target); 16] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -412,4 +439,5 @@ pub const TARGETS: [(&str, Target); 15] = [
     ("status_list_token", status_list_token),
     ("status_reference", status_reference),
     ("withdrawal", withdrawal),
+    ("initial_access_token", initial_access_token),
 ];

@@ -729,7 +729,6 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
         for label, asked in (
             ("PATCH", {"Access-Control-Request-Method": "PATCH"}),
             ("TRACE", {"Access-Control-Request-Method": "TRACE", "Access-Control-Request-Headers": "authorization"}),
-            ("a header it does not take", {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-foo"}),
         ):
             o = http("OPTIONS", path, headers={**origin, **asked})
             c.check(f"CORS preflight of {shown} asking for {label}", o, operation, status=400, error="invalid_request")
@@ -739,22 +738,33 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
                 o,
                 "a refused preflight allows nothing",
             )
+    # any request header may be asked for (the MCP SDK adds MCP-Protocol-Version): no cookies here
+    o = http("OPTIONS", "/register", headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, mcp-protocol-version, x-foo"})
+    c.check("CORS preflight of /register with headers of the client's own", o, ("/register", "options"), status=200)
+    c.expect("mcp-protocol-version" in o.headers.get("Access-Control-Allow-Headers", "").lower(), "CORS preflight of /register with headers of the client's own", o, "the asked headers must be allowed")
     o = http("POST", "/register", headers={**origin, **JSON}, data=b"{}")
     c.check("registration from a browser origin", o, REGISTER, status=400, error="invalid_software_statement")
     c.expect(o.headers.get("Access-Control-Allow-Origin") == origin["Origin"], "CORS", o, "the origin is not echoed")
 
-    # other methods on the GET resources: 405 with Allow (no CORS there, so OPTIONS too)
-    for path in (
-        "/.well-known/openid-configuration",
-        "/.well-known/oauth-authorization-server",
-        "/jwks",
-        "/health/live",
-        "/health/ready",
-    ):
+    # other methods on the GET resources: 405 with Allow; OPTIONS too, unless it is a CORS
+    # preflight of a public document (discovery and /jwks are readable from browsers)
+    public_documents = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks")
+    for path in public_documents + ("/health/live", "/health/ready"):
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
-            headers = {**origin, "Access-Control-Request-Method": "GET"} if method == "OPTIONS" else {}
+            preflight = method == "OPTIONS" and path not in public_documents
+            headers = {**origin, "Access-Control-Request-Method": "GET"} if preflight else {}
             o = http(method, path, headers=headers)
             c.check(f"{method} {path}", o, component="ReadOnlyMethodNotAllowed", status=405, error="invalid_request")
+    for path in public_documents:
+        o = http("OPTIONS", path, headers={**origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "mcp-protocol-version"})
+        c.expect(
+            o.status == 200 and o.headers.get("Access-Control-Allow-Origin") == origin["Origin"],
+            f"CORS preflight of {path}",
+            o,
+            "a preflight for GET with the MCP SDK's header must be allowed, echoing the origin",
+        )
+        o = http("GET", path, headers=origin)
+        c.expect(o.headers.get("Access-Control-Allow-Origin") == origin["Origin"], f"{path} from a browser origin", o, "the origin is not echoed")
 
     # unknown paths, and methods but POST on /resolve
     for method, path in (
