@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client_id;
 pub mod clock;
 pub mod config;
+pub mod documents;
 pub mod edge;
 pub mod fetch;
 pub mod fuzzing;

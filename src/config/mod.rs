@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::Url;
 
+use crate::documents::DocumentsConfig;
 use crate::fetch::FetchConfig;
 use crate::secret::Secret;
 use crate::status::StatusStoreConfig;
@@ -153,6 +154,9 @@ pub struct Config {
     /// Bearer tokens of the operators allowed to call the admin API (`/admin/withdrawals`);
     /// empty disables it.
     pub admin_api_tokens: Vec<Secret>,
+    /// Client_ids that are https URLs of client ID metadata documents
+    /// (draft-ietf-oauth-client-id-metadata-document), resolved at `POST /resolve`.
+    pub client_id_metadata_documents: DocumentsConfig,
     /// Outbound fetches: sector_identifier_uri, client and issuer jwks_uri.
     pub fetch: FetchConfig,
     /// Fetch a client's jwks_uri at registration and update, and require a usable public key
@@ -343,6 +347,7 @@ impl Default for Config {
             status_store: StatusStoreConfig::default(),
             status_lists: StatusListConfig::default(),
             admin_api_tokens: Vec::new(),
+            client_id_metadata_documents: DocumentsConfig::default(),
             fetch: FetchConfig::default(),
             check_client_jwks_uri: true,
             shutdown_timeout_secs: 30,

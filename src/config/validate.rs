@@ -204,6 +204,7 @@ impl Config {
         self.status_lists
             .check()
             .map_err(|(option, message)| invalid(option, message))?;
+        self.client_id_metadata_documents.validate()?;
         Ok(())
     }
 }

@@ -21,6 +21,9 @@ pub struct FetchConfig {
     /// Largest trusted-issuer JWK Set accepted, in bytes. Default 256 KiB: an authority may
     /// publish several keys with certificate chains (`x5c`).
     pub max_issuer_jwks_bytes: usize,
+    /// Largest client ID metadata document accepted, in bytes. Default 5120: the size
+    /// draft-ietf-oauth-client-id-metadata-document §8.7 recommends; more is an error.
+    pub max_client_metadata_bytes: usize,
     /// How long a fetched `sector_identifier_uri` document is reused. Default 60 s: it is only
     /// checked at registration (OIDC DCR §5), so this only absorbs bursts.
     pub sector_identifier_cache_secs: u64,
@@ -79,6 +82,7 @@ impl Default for FetchConfig {
             max_sector_identifier_bytes: 64 * 1024,
             max_client_jwks_bytes: 64 * 1024,
             max_issuer_jwks_bytes: 256 * 1024,
+            max_client_metadata_bytes: 5 * 1024,
             sector_identifier_cache_secs: 60,
             client_jwks_cache_secs: 300,
             failure_cache_secs: 30,

@@ -51,6 +51,10 @@ pub enum DocumentKind {
     /// [`IssuerJwksSource`], which honours `Cache-Control` and key rotation; through
     /// [`Fetcher::fetch_json`] such a set is cached for `issuer_jwks_min_cache_secs`.
     IssuerJwks,
+    /// A client ID metadata document (draft-ietf-oauth-client-id-metadata-document §4): the
+    /// client's metadata at its client_id URL. Fetched with [`Fetcher::fetch_uncached`] and
+    /// cached, once validated, by `crate::documents`.
+    ClientMetadata,
     /// A Status List Token (draft-ietf-oauth-status-list-18 §8.1): a JWT, not JSON. Fetched
     /// with [`Fetcher::fetch_status_list`], cached by `crate::status_list::client`.
     StatusList,
@@ -261,6 +265,7 @@ impl Fetcher {
                 DocumentKind::ClientJwks => "client_jwks",
                 DocumentKind::IssuerJwks => "issuer_jwks",
                 DocumentKind::StatusList => "status_list",
+                DocumentKind::ClientMetadata => "client_metadata",
             };
             crate::metrics::METRICS
                 .fetch_errors
@@ -381,6 +386,8 @@ impl Fetcher {
                     DocumentKind::ClientJwks => config.client_jwks_cache_secs,
                     DocumentKind::IssuerJwks => config.issuer_jwks_min_cache_secs,
                     DocumentKind::StatusList => config.status_list_min_cache_secs,
+                    // validated and cached by crate::documents, never through fetch_json
+                    DocumentKind::ClientMetadata => 0,
                 };
                 // The body size stands in for the parsed value's memory.
                 let size = u32::try_from(fetched.size).unwrap_or(u32::MAX);
@@ -412,6 +419,7 @@ impl Fetcher {
             DocumentKind::ClientJwks => config.max_client_jwks_bytes,
             DocumentKind::IssuerJwks => config.max_issuer_jwks_bytes,
             DocumentKind::StatusList => config.max_status_list_bytes,
+            DocumentKind::ClientMetadata => config.max_client_metadata_bytes,
         }
     }
 }

@@ -92,6 +92,9 @@ pub enum ResolveAnswer {
     },
     Valid {
         valid: bool,
+        /// `client_id` (a client_id this registrar issued) or `metadata_document` (a client
+        /// identifier URL, draft-ietf-oauth-client-id-metadata-document).
+        source: &'static str,
         authenticated: bool,
         client_type: &'static str,
         expires_at: Option<u64>,
@@ -192,6 +195,11 @@ pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<Resolve
     };
     Ok(ResolveAnswer::Valid {
         valid: true,
+        source: if client.is_metadata_document() {
+            "metadata_document"
+        } else {
+            "client_id"
+        },
         authenticated,
         client_type: if client.is_public() {
             "public"

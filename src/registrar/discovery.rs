@@ -44,6 +44,9 @@ pub struct Discovery {
     /// Our own member: whether a registration must present an initial access token
     /// (RFC 7591 §3).
     pub initial_access_token_required: bool,
+    /// draft-ietf-oauth-client-id-metadata-document §6: whether client_ids that are https URLs
+    /// of metadata documents are accepted (at `POST /resolve`, by the OP beside it).
+    pub client_id_metadata_document_supported: bool,
     /// The Status List Aggregation (draft-ietf-oauth-status-list-18 §9.1, §14.6): the URIs of
     /// the status lists the client_ids of this registrar point to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ impl Discovery {
             client_id_max_length: config.client_id_max_length,
             software_statement_required: config.requirement().statement(),
             initial_access_token_required: config.requirement().token(),
+            client_id_metadata_document_supported: config.client_id_metadata_documents.enabled(),
             status_list_aggregation_endpoint: config
                 .publishes_status_lists()
                 .then(|| endpoints.status_list_aggregation.clone()),

@@ -147,6 +147,7 @@ impl From<ResolveError> for RegistrationError {
             ResolveError::Amendment(m) => RegistrationError::StatusUnavailable(format!(
                 "the client's status cannot be checked now: {m}"
             )),
+            ResolveError::DocumentUnavailable(m) => RegistrationError::StatusUnavailable(m),
         }
     }
 }

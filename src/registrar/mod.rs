@@ -14,11 +14,13 @@ mod initial_access;
 mod read;
 mod register;
 pub mod response;
+pub mod rules;
 mod update;
 mod withdraw;
 
 use std::sync::Arc;
 
+pub(crate) use checks::provenance as provenance_of;
 pub use discovery::Discovery;
 pub use error::RegistrationError;
 pub use response::ClientInformation;
@@ -26,6 +28,7 @@ pub use withdraw::{WithdrawalError, WithdrawalRequest};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, Management};
+use crate::documents::MetadataDocuments;
 use crate::fetch::Fetcher;
 use crate::keys::{KeyRing, RegistrarKeys};
 use crate::ratelimit::RateLimiter;
@@ -56,14 +59,12 @@ pub struct Registrar {
     endpoints: Endpoints,
     keys: KeyRing,
     clock: SharedClock,
-    issuers: Arc<TrustedIssuers>,
-    fetcher: Fetcher,
     status: Option<Arc<StatusService>>,
     /// The status lists this registrar publishes, with `management = "full"`.
     lists: Option<Arc<ListPublisher>>,
-    /// Fetches the status lists of the statements' issuers.
-    list_client: Arc<StatusListClient>,
     resolver: Resolver,
+    /// The metadata rules of registration, update and metadata documents.
+    rules: Arc<rules::MetadataRules>,
     issuer_limit: Option<RateLimiter>,
     /// Initial access tokens verified lately, by token: one token usually registers many
     /// clients (initial_access.rs).
@@ -264,6 +265,18 @@ impl Parts {
         // client assertions name the OP: its issuer, or its token endpoint (RFC 7523 §3)
         let mut audiences = vec![endpoints.issuer.clone()];
         audiences.extend(config.token_endpoint.clone());
+        let rules = Arc::new(rules::MetadataRules::new(
+            config,
+            self.issuers.clone(),
+            self.fetcher.clone(),
+            list_client.clone(),
+        ));
+        let documents = MetadataDocuments::new(
+            config.client_id_metadata_documents.clone(),
+            rules.clone(),
+            self.fetcher.clone(),
+            clock.clone(),
+        );
         let resolver = Resolver::new(ResolverOptions {
             issuer: endpoints.issuer.clone(),
             keys: self.keys.clone().into(),
@@ -280,19 +293,18 @@ impl Parts {
                 issuers: Some(self.issuers.clone()),
                 amendments: None,
             }),
-        });
+        })
+        .with_metadata_documents(documents);
         Registrar {
             discovery: Discovery::new(config, &endpoints),
             config: config.clone(),
             endpoints,
             keys: self.keys,
             clock,
-            issuers: self.issuers,
-            fetcher: self.fetcher,
             status,
             lists,
-            list_client,
             resolver,
+            rules,
             issuer_limit: config
                 .rate_limits
                 .registration_per_issuer

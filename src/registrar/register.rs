@@ -38,7 +38,7 @@ impl Registrar {
                 audit.token = Some(token.jti.clone());
                 audit.token_label = token.label.clone();
             }
-            let verified = self.statement(request, now).await?;
+            let verified = self.rules.statement(request, now).await?;
             let requirement = self.config.requirement();
             match (requirement, token.is_some(), verified.is_some()) {
                 (RegistrationRequires::Either, false, false) => {
@@ -81,7 +81,7 @@ impl Registrar {
 
             // 2. The statement's claims take precedence over the body (RFC 7591 §2.3, §3.1.1),
             //    which must be well-formed on its own.
-            self.check_body(request)?;
+            self.rules.check_body(request)?;
             let mut effective = statement::merge(request, statement.map(|s| &s.metadata));
             if let Some(fixed) = token.as_ref().and_then(|t| t.policy.software_id.as_ref()) {
                 // the token fixes the software_id; a request naming another is refused by the
@@ -93,6 +93,7 @@ impl Registrar {
 
             // 3. Types, defaults, issuer policy, validation, sector and keys.
             let (metadata, sector) = self
+                .rules
                 .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
                 .await?;
             if let Some(token) = &token {

@@ -88,8 +88,8 @@ impl Registrar {
 
             // 2. The statement: presented again (from the same issuer), or the values it fixed
             //    before keep their precedence. The body must be well-formed on its own.
-            let statement = self.statement(request, now).await?;
-            self.check_body(request)?;
+            let statement = self.rules.statement(request, now).await?;
+            self.rules.check_body(request)?;
             let (effective, provenance) = match statement.as_deref() {
                 Some(statement) => {
                     if let Some(before) = current.provenance() {
@@ -132,6 +132,7 @@ impl Registrar {
 
             // 3. The whole validation of a registration (RFC 7592 §2.2).
             let (metadata, sector) = self
+                .rules
                 .check_metadata(&effective, provenance.as_ref().map(|p| p.iss.as_str()))
                 .await?;
 

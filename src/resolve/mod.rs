@@ -17,6 +17,7 @@ pub use remote::RemoteAmendments;
 
 use crate::client_id::{self, ClientIdClaims, ClientIdError, Provenance};
 use crate::clock::{ClockError, SharedClock};
+use crate::documents::{DocumentError, MetadataDocuments};
 use crate::fetch::Fetcher;
 use crate::keys::{KeySource, VerificationKeys};
 use crate::metadata::{redirect, AuthMethod, ClientMetadata, GrantType, ResponseType};
@@ -102,6 +103,12 @@ impl VerifiedClient {
         GrantType::parse(grant_type).is_some_and(|g| self.metadata().has_grant(g))
     }
 
+    /// Whether the client is a client identifier URL resolved from its metadata document
+    /// rather than a client_id this registrar issued.
+    pub fn is_metadata_document(&self) -> bool {
+        crate::documents::is_document_url(&self.client_id)
+    }
+
     /// A public client: it authenticates with nothing (`token_endpoint_auth_method` `none`).
     pub fn is_public(&self) -> bool {
         self.metadata().token_endpoint_auth_method == AuthMethod::None
@@ -139,6 +146,10 @@ pub enum InvalidClient {
     /// The operator withdrew its software (`stateless-dcr revoke`).
     #[error("its software was withdrawn by the operator ({})", .0.as_str())]
     Withdrawn(WithdrawalStatus),
+    /// A client identifier URL whose metadata document is not accepted
+    /// (draft-ietf-oauth-client-id-metadata-document).
+    #[error("{0}")]
+    Document(DocumentError),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -158,6 +169,10 @@ pub enum ResolveError {
     /// The client was updated, and its current metadata cannot be obtained.
     #[error("the client was updated and its current metadata cannot be obtained: {0}")]
     Amendment(String),
+    /// A client identifier URL's document cannot be checked now (a statement's status list
+    /// cannot be read): fail closed, without a verdict.
+    #[error("{0}")]
+    DocumentUnavailable(String),
 }
 
 impl From<InvalidClient> for ResolveError {
@@ -219,6 +234,8 @@ pub struct Resolver {
     /// How many unexpired assertions are remembered before new ones are refused.
     max_seen_assertions: u64,
     lists: Option<ListChecks>,
+    /// Client identifier URLs (client ID metadata documents), when accepted.
+    documents: Option<MetadataDocuments>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -256,6 +273,17 @@ pub async fn statement_status(
     client
         .status(ListSigner::Issuer(issuers, issuer), reference)
         .await
+}
+
+/// A status or withdrawal record that does not verify refuses the client: fail closed.
+fn untrusted_record(e: StoreError) -> ResolveError {
+    match e {
+        StoreError::Corrupt(detail) => {
+            tracing::error!(%detail, "a status record failed verification; client refused");
+            ResolveError::InvalidClient(InvalidClient::UntrustedRecord)
+        }
+        other => other.into(),
+    }
 }
 
 /// What the operator's withdrawals match a client on, for one of its provenances.
@@ -307,7 +335,22 @@ impl Resolver {
             audiences: options.audiences,
             clock: options.clock,
             lists: options.lists,
+            documents: None,
         }
+    }
+
+    /// Also resolve client_ids that are https URLs, from their metadata documents.
+    pub fn with_metadata_documents(mut self, documents: MetadataDocuments) -> Self {
+        self.documents = Some(documents);
+        self
+    }
+
+    /// Whether client ID metadata documents are accepted (discovery's
+    /// `client_id_metadata_document_supported`).
+    pub fn accepts_metadata_documents(&self) -> bool {
+        self.documents
+            .as_ref()
+            .is_some_and(|d| d.config().enabled())
     }
 
     /// Forget every verified client_id (after the registrar's keys changed).
@@ -384,7 +427,11 @@ impl Resolver {
                 InvalidClient::Withdrawn(_) | InvalidClient::StatementWithdrawn(_),
             )) => "withdrawn",
             Err(ResolveError::InvalidClient(_)) => "invalid",
-            Err(ResolveError::StatusList(_) | ResolveError::Amendment(_)) => "status_list_error",
+            Err(
+                ResolveError::StatusList(_)
+                | ResolveError::Amendment(_)
+                | ResolveError::DocumentUnavailable(_),
+            ) => "status_list_error",
             Err(_) => "store_error",
         });
         result
@@ -396,11 +443,32 @@ impl Resolver {
         client_id: &str,
         remember: Remember,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
+        if crate::documents::is_document_url(client_id) {
+            return self.resolve_document(client_id).await;
+        }
         let client = self.verify_with(keys, client_id, remember)?;
         let client = match &self.status {
             Some(store) => self.apply_record(store, client).await?,
             None => self.apply_registrar_list(client).await?,
         };
+        self.check_statement_status(&client).await?;
+        Ok(client)
+    }
+
+    /// A client identifier URL: its validated document (cached), then what can change without
+    /// the document changing: the operator's withdrawals and the vouching statement's status.
+    async fn resolve_document(&self, client_id: &str) -> Result<Arc<VerifiedClient>, ResolveError> {
+        let documents = self
+            .documents
+            .as_ref()
+            .ok_or(InvalidClient::Document(DocumentError::NotAccepted))?;
+        let client = documents.resolve(client_id).await.map_err(|e| match e {
+            DocumentError::Unavailable(reason) => ResolveError::DocumentUnavailable(reason),
+            other => InvalidClient::Document(other).into(),
+        })?;
+        if let Some(store) = &self.status {
+            self.check_withdrawals(store, &client).await?;
+        }
         self.check_statement_status(&client).await?;
         Ok(client)
     }
@@ -411,14 +479,7 @@ impl Resolver {
         store: &StatusService,
         client: Arc<VerifiedClient>,
     ) -> Result<Arc<VerifiedClient>, ResolveError> {
-        let untrusted = |e: StoreError| match e {
-            StoreError::Corrupt(detail) => {
-                tracing::error!(%detail, "a status record failed verification; client refused");
-                ResolveError::InvalidClient(InvalidClient::UntrustedRecord)
-            }
-            other => other.into(),
-        };
-        let status = store.status(client.jti()).await.map_err(untrusted)?;
+        let status = store.status(client.jti()).await.map_err(untrusted_record)?;
         let client = match status.as_ref() {
             ClientStatus::Active => client,
             ClientStatus::Revoked => return Err(InvalidClient::Revoked.into()),
@@ -427,7 +488,18 @@ impl Resolver {
                 ..client.as_ref().clone()
             }),
         };
-        let withdrawals = store.withdrawal_set().await.map_err(untrusted)?;
+        self.check_withdrawals(store, &client).await?;
+        Ok(client)
+    }
+
+    /// The operator's withdrawals (`stateless-dcr revoke`), against the registration as first
+    /// made and as it is now.
+    async fn check_withdrawals(
+        &self,
+        store: &StatusService,
+        client: &VerifiedClient,
+    ) -> Result<(), ResolveError> {
+        let withdrawals = store.withdrawal_set().await.map_err(untrusted_record)?;
         if !withdrawals.is_empty() {
             // the registration as first made, and as it is now after updates
             let iat = client.claims.iat;
@@ -443,7 +515,7 @@ impl Resolver {
                 }
             }
         }
-        Ok(client)
+        Ok(())
     }
 
     /// Without the store: the client's entry in the registrar's status list, when this

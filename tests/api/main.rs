@@ -5,6 +5,7 @@
 
 mod cli;
 mod discovery;
+mod documents;
 mod fetch;
 mod fuzz_corpus;
 mod garbage;

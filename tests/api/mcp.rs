@@ -4,13 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{now, spawn_app_with, Answer, TestApp};
-
-const API_TOKEN: &str = "op-token-0123456789-0123456789-0123456789";
+use crate::helpers::{now, spawn_app_with, TestApp, RESOLVE_API_TOKEN};
 
 fn open_mode(c: &mut stateless_dcr::config::Config) {
     c.require_software_statement = false;
-    c.resolve_api_tokens = vec![API_TOKEN.into()];
+    c.resolve_api_tokens = vec![RESOLVE_API_TOKEN.into()];
     c.authorization_endpoint = Some("https://op.example.com/authorize".into());
     c.token_endpoint = Some("https://op.example.com/token".into());
 }
@@ -29,18 +27,6 @@ fn mcp_client(redirect_uri: &str) -> Value {
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     })
-}
-
-async fn resolve_api(app: &TestApp, query: Value) -> Answer {
-    let response = app
-        .client
-        .post(app.url("/resolve"))
-        .bearer_auth(API_TOKEN)
-        .json(&query)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(response).await
 }
 
 #[tokio::test]
@@ -78,11 +64,9 @@ async fn mcp_clients_register_as_native_apps_and_match_any_loopback_port() {
             ("http://127.0.0.2:33418/callback", false),
             ("https://localhost:6274/oauth/callback", false),
         ] {
-            let answer = resolve_api(
-                &app,
-                json!({"client_id": client_id, "redirect_uri": presented}),
-            )
-            .await;
+            let answer = app
+                .resolve_api(json!({"client_id": client_id, "redirect_uri": presented}))
+                .await;
             assert_eq!(answer.status, 200);
             assert_eq!(answer.body["valid"], valid, "{presented}: {}", answer.body);
             if !valid {
@@ -90,7 +74,7 @@ async fn mcp_clients_register_as_native_apps_and_match_any_loopback_port() {
             }
         }
         // a public client authenticates with its client_id alone
-        let answer = resolve_api(&app, json!({"client_id": client_id})).await;
+        let answer = app.resolve_api(json!({"client_id": client_id})).await;
         assert_eq!(answer.body["authenticated"], true, "{}", answer.body);
         assert_eq!(answer.body["client_type"], "public");
     }
@@ -100,9 +84,7 @@ async fn mcp_clients_register_as_native_apps_and_match_any_loopback_port() {
     web["application_type"] = json!("web");
     let info = app.post_register(&web).await.assert_created().clone();
     assert_eq!(info["application_type"], "web");
-    let answer = resolve_api(
-        &app,
-        json!({"client_id": info["client_id"], "redirect_uri": "http://127.0.0.1:50123/callback"}),
+    let answer = app.resolve_api(json!({"client_id": info["client_id"], "redirect_uri": "http://127.0.0.1:50123/callback"}),
     )
     .await;
     assert_eq!(answer.body["valid"], false, "{}", answer.body);
@@ -125,7 +107,9 @@ async fn statement_less_clients_expire_after_the_open_lifetime() {
         .await
         .assert_created()
         .clone();
-    let answer = resolve_api(&app, json!({"client_id": info["client_id"]})).await;
+    let answer = app
+        .resolve_api(json!({"client_id": info["client_id"]}))
+        .await;
     let expires_at = answer.body["expires_at"].as_u64().unwrap();
     let thirty_days = 30 * 86_400;
     assert!(
@@ -144,7 +128,9 @@ async fn statement_less_clients_expire_after_the_open_lifetime() {
         .await
         .assert_created()
         .clone();
-    let answer = resolve_api(&app, json!({"client_id": info["client_id"]})).await;
+    let answer = app
+        .resolve_api(json!({"client_id": info["client_id"]}))
+        .await;
     let expires_at = answer.body["expires_at"].as_u64().unwrap();
     assert!(expires_at <= now() + 3600, "{expires_at}");
 
@@ -159,7 +145,9 @@ async fn statement_less_clients_expire_after_the_open_lifetime() {
         .await
         .assert_created()
         .clone();
-    let answer = resolve_api(&app, json!({"client_id": info["client_id"]})).await;
+    let answer = app
+        .resolve_api(json!({"client_id": info["client_id"]}))
+        .await;
     assert_eq!(answer.body["expires_at"], Value::Null, "{}", answer.body);
 }
 
@@ -179,7 +167,7 @@ async fn deleted_and_unknown_clients_are_invalid_client_so_that_clients_register
         "mcp-client-from-another-server",
         "",
     ] {
-        let answer = resolve_api(&app, json!({"client_id": client_id})).await;
+        let answer = app.resolve_api(json!({"client_id": client_id})).await;
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body["valid"], false);
         assert_eq!(answer.body["error"], "invalid_client", "{}", answer.body);

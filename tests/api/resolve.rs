@@ -10,29 +10,15 @@ use stateless_dcr::resolve::{InvalidClient, ResolveError};
 
 use crate::helpers::{
     client_id_claims, deployment, edge_resolver, now, rotate_signing_key, spawn_app_with,
-    spawn_deployment, web_claims, Answer, TestApp,
+    spawn_deployment, web_claims, Answer, TestApp, RESOLVE_API_TOKEN,
 };
-
-const API_TOKEN: &str = "op-token-0123456789-0123456789-0123456789";
 
 async fn app() -> TestApp {
     spawn_app_with(|c| {
-        c.resolve_api_tokens = vec![API_TOKEN.into()];
+        c.resolve_api_tokens = vec![RESOLVE_API_TOKEN.into()];
         c.token_endpoint = Some("https://op.example.com/token".into());
     })
     .await
-}
-
-async fn resolve_api(app: &TestApp, query: Value) -> Answer {
-    let response = app
-        .client
-        .post(app.url("/resolve"))
-        .bearer_auth(API_TOKEN)
-        .json(&query)
-        .send()
-        .await
-        .unwrap();
-    Answer::from(response).await
 }
 
 #[tokio::test]
@@ -136,7 +122,7 @@ async fn the_http_api_reports_revoked_and_amended_clients() {
     let uri = info["registration_client_uri"].as_str().unwrap();
     let token = info["registration_access_token"].as_str().unwrap();
 
-    let answer = resolve_api(&app, json!({"client_id": id})).await;
+    let answer = app.resolve_api(json!({"client_id": id})).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["valid"], true);
     assert_eq!(answer.body["client_type"], "confidential");
@@ -147,7 +133,7 @@ async fn the_http_api_reports_revoked_and_amended_clients() {
     body["contacts"] = json!(["amended@rp.example.com"]);
     let updated = app.put_config(uri, Some(token), &body).await;
     assert_eq!(updated.status, 200);
-    let answer = resolve_api(&app, json!({"client_id": id})).await;
+    let answer = app.resolve_api(json!({"client_id": id})).await;
     assert_eq!(
         answer.body["client"]["contacts"],
         json!(["amended@rp.example.com"])
@@ -156,7 +142,7 @@ async fn the_http_api_reports_revoked_and_amended_clients() {
     // revoked
     let new_token = updated.body["registration_access_token"].as_str().unwrap();
     assert_eq!(app.delete_config(uri, Some(new_token)).await.status, 204);
-    let answer = resolve_api(&app, json!({"client_id": id})).await;
+    let answer = app.resolve_api(json!({"client_id": id})).await;
     assert_eq!(answer.body["valid"], false);
     assert_eq!(answer.body["error"], "invalid_client");
 }
@@ -187,7 +173,7 @@ async fn the_http_api_is_protected_and_parses_strictly() {
         json!({"client_id": 5}),
         json!({"client_id": "x", "client_assertion": "a.b.c"}),
     ] {
-        resolve_api(&app, bad)
+        app.resolve_api(bad)
             .await
             .assert_error(400, "invalid_request");
     }
@@ -200,7 +186,7 @@ async fn the_http_api_is_protected_and_parses_strictly() {
         let response = app
             .client
             .post(app.url("/resolve"))
-            .bearer_auth(API_TOKEN)
+            .bearer_auth(RESOLVE_API_TOKEN)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -215,7 +201,7 @@ async fn the_http_api_is_protected_and_parses_strictly() {
     let response = closed
         .client
         .post(closed.url("/resolve"))
-        .bearer_auth(API_TOKEN)
+        .bearer_auth(RESOLVE_API_TOKEN)
         .json(&json!({"client_id": "x"}))
         .send()
         .await
@@ -247,7 +233,7 @@ async fn redirect_uri_response_type_and_grant_type_checks() {
         "http://127.0.0.1/cb",
         "com.example.app:/cb",
     ] {
-        let answer = resolve_api(&app, check(ok)).await;
+        let answer = app.resolve_api(check(ok)).await;
         assert_eq!(answer.body["valid"], true, "{ok}");
         // a public client is authenticated by its client_id alone
         assert_eq!(answer.body["authenticated"], true);
@@ -267,20 +253,20 @@ async fn redirect_uri_response_type_and_grant_type_checks() {
         "http://127.0.0.1:/cb",
         "http://127.0.0.1:0/cb",
     ] {
-        let answer = resolve_api(&app, check(near)).await;
+        let answer = app.resolve_api(check(near)).await;
         assert_eq!(answer.body["error"], "invalid_redirect_uri", "{near}");
     }
     let web = app.register_web_client().await;
     let web_id = web["client_id"].as_str().unwrap();
-    let answer = resolve_api(&app, json!({"client_id": web_id, "redirect_uri": "https://rp.example.com/cb", "response_type": "code", "grant_type": "authorization_code"})).await;
+    let answer = app.resolve_api(json!({"client_id": web_id, "redirect_uri": "https://rp.example.com/cb", "response_type": "code", "grant_type": "authorization_code"})).await;
     assert_eq!(answer.body["valid"], true);
-    let answer = resolve_api(&app, json!({"client_id": web_id, "response_type": "token"})).await;
+    let answer = app
+        .resolve_api(json!({"client_id": web_id, "response_type": "token"}))
+        .await;
     assert_eq!(answer.body["error"], "unsupported_response_type");
-    let answer = resolve_api(
-        &app,
-        json!({"client_id": web_id, "grant_type": "client_credentials"}),
-    )
-    .await;
+    let answer = app
+        .resolve_api(json!({"client_id": web_id, "grant_type": "client_credentials"}))
+        .await;
     assert_eq!(answer.body["error"], "unauthorized_client");
 }
 
@@ -310,34 +296,34 @@ async fn client_secret_basic_and_post() {
             .clone();
         let id = info["client_id"].as_str().unwrap();
         let secret = info["client_secret"].as_str().unwrap();
-        let good = resolve_api(
-            &app,
-            json!({"client_id": id, "client_secret": secret, "client_auth_method": method}),
-        )
-        .await;
+        let good = app
+            .resolve_api(
+                json!({"client_id": id, "client_secret": secret, "client_auth_method": method}),
+            )
+            .await;
         assert_eq!(good.body["authenticated"], true, "{method}: {}", good.body);
-        let bad = resolve_api(
-            &app,
-            json!({"client_id": id, "client_secret": "nope", "client_auth_method": method}),
-        )
-        .await;
+        let bad = app
+            .resolve_api(
+                json!({"client_id": id, "client_secret": "nope", "client_auth_method": method}),
+            )
+            .await;
         assert_eq!(bad.body["error"], "invalid_client");
         let other = if method == "client_secret_basic" {
             "client_secret_post"
         } else {
             "client_secret_basic"
         };
-        let wrong_method = resolve_api(
-            &app,
-            json!({"client_id": id, "client_secret": secret, "client_auth_method": other}),
-        )
-        .await;
+        let wrong_method = app
+            .resolve_api(
+                json!({"client_id": id, "client_secret": secret, "client_auth_method": other}),
+            )
+            .await;
         assert_eq!(
             wrong_method.body["error"], "invalid_client",
             "{method} via {other}"
         );
         // without credentials a confidential client is not authenticated
-        let none = resolve_api(&app, json!({"client_id": id})).await;
+        let none = app.resolve_api(json!({"client_id": id})).await;
         assert_eq!(none.body["authenticated"], false);
     }
 }
@@ -357,11 +343,11 @@ async fn client_secret_jwt_assertions() {
     let secret = info["client_secret"].as_str().unwrap();
     let call = |assertion: String| json!({"client_id": id, "client_assertion": assertion, "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"});
     let good = sign_hs256(secret, &assertion(id, now() + 60, "a-1"));
-    let answer = resolve_api(&app, call(good.clone())).await;
+    let answer = app.resolve_api(call(good.clone())).await;
     assert_eq!(answer.body["authenticated"], true, "{}", answer.body);
     // replayed
     assert_eq!(
-        resolve_api(&app, call(good)).await.body["error"],
+        app.resolve_api(call(good)).await.body["error"],
         "invalid_client"
     );
     // expired, wrong key, wrong audience, iss != client_id
@@ -386,7 +372,7 @@ async fn client_secret_jwt_assertions() {
         "not.an.assertion".into(),
     ] {
         assert_eq!(
-            resolve_api(&app, call(bad)).await.body["error"],
+            app.resolve_api(call(bad)).await.body["error"],
             "invalid_client"
         );
     }
@@ -417,11 +403,11 @@ async fn private_key_jwt_assertions_with_registered_keys() {
     let call = |assertion: String| json!({"client_id": id, "client_assertion": assertion, "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"});
     let good = sign(&assertion(id, now() + 60, "p-1"), &private);
     assert_eq!(
-        resolve_api(&app, call(good.clone())).await.body["authenticated"],
+        app.resolve_api(call(good.clone())).await.body["authenticated"],
         true
     );
     assert_eq!(
-        resolve_api(&app, call(good)).await.body["error"],
+        app.resolve_api(call(good)).await.body["error"],
         "invalid_client",
         "replay"
     );
@@ -437,12 +423,14 @@ async fn private_key_jwt_assertions_with_registered_keys() {
         ),
     ] {
         assert_eq!(
-            resolve_api(&app, call(bad)).await.body["error"],
+            app.resolve_api(call(bad)).await.body["error"],
             "invalid_client"
         );
     }
     // a secret presented by a private_key_jwt client is the wrong method
-    let answer = resolve_api(&app, json!({"client_id": id, "client_secret": "x"})).await;
+    let answer = app
+        .resolve_api(json!({"client_id": id, "client_secret": "x"}))
+        .await;
     assert_eq!(answer.body["error"], "invalid_client");
 }
 

@@ -66,6 +66,9 @@ impl Authority {
     }
 }
 
+/// The OP's token for `POST /resolve` in tests that enable it (`resolve_api_tokens`).
+pub const RESOLVE_API_TOKEN: &str = "op-token-0123456789-0123456789-0123456789";
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -323,6 +326,19 @@ impl Api {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `POST /resolve` with [`RESOLVE_API_TOKEN`] (set it in `resolve_api_tokens`).
+    pub async fn resolve_api(&self, query: Value) -> Answer {
+        let response = self
+            .client
+            .post(self.url("/resolve"))
+            .bearer_auth(RESOLVE_API_TOKEN)
+            .json(&query)
+            .send()
+            .await
+            .unwrap();
+        Answer::from(response).await
     }
 
     /// POST a JSON body to the registration endpoint.
