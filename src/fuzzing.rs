@@ -9,13 +9,16 @@ use std::sync::{Arc, LazyLock};
 use serde_json::{Map, Value};
 
 use crate::clock::{FixedClock, SharedClock};
-use crate::config::{Policy, TrustedIssuer};
-use crate::fetch::Fetcher;
+use crate::config::{Config, Policy, TrustedIssuer};
+use crate::documents::{DocumentsConfig, DocumentsMode, MetadataDocuments};
+use crate::fetch::{FetchConfig, Fetcher};
 use crate::jwks::PublicJwkSet;
 use crate::keys::{signer_for, KeyRing, RegistrarKeys, SigningAlg, VerifierSet};
 use crate::metadata::{self, redirect, uri, ApplicationType, ClientMetadata, Form, SubjectType};
+use crate::registrar::rules::MetadataRules;
 use crate::resolve::{Credentials, Resolver, ResolverOptions};
 use crate::statement::TrustedIssuers;
+use crate::status_list::client::StatusListClient;
 
 /// The time every target sees: fixed, so that a stored input replays the same way.
 const NOW: u64 = 1_800_000_000;
@@ -29,6 +32,7 @@ struct World {
     authority: josekit::jwk::Jwk,
     issuers: TrustedIssuers,
     resolver: Resolver,
+    documents: MetadataDocuments,
     client_key: josekit::jwk::Jwk,
     _dir: tempfile_dir::Dir,
 }
@@ -55,23 +59,46 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let jwks_file = dir.join("authority.jwks.json");
     std::fs::write(&jwks_file, authority_jwks.to_string()).expect("jwks file");
     let fetcher = Fetcher::new(Default::default()).expect("fetcher");
-    let issuers = TrustedIssuers::load(
-        &[TrustedIssuer {
-            issuer: AUTHORITY.into(),
-            jwks_file: Some(jwks_file),
-            jwks_uri: None,
-            allowed_software_ids: None,
-            allowed_grant_types: None,
-            allowed_scopes: None,
-            status_list_uris: Vec::new(),
-            status_list_min_cache_secs: None,
-            status_list_max_cache_secs: None,
-        }],
-        0,
-        &fetcher,
-    )
-    .expect("issuers");
+    let trusted = vec![TrustedIssuer {
+        issuer: AUTHORITY.into(),
+        jwks_file: Some(jwks_file),
+        jwks_uri: None,
+        allowed_software_ids: None,
+        allowed_grant_types: None,
+        allowed_scopes: None,
+        status_list_uris: Vec::new(),
+        status_list_min_cache_secs: None,
+        status_list_max_cache_secs: None,
+    }];
+    let issuers = TrustedIssuers::load(&trusted, 0, &fetcher).expect("issuers");
     let clock: SharedClock = FixedClock::new(NOW);
+    let documents = {
+        // documents are never fetched here; the URLs inside one (sector, jwks) fail at once
+        let fetcher = Fetcher::new(FetchConfig {
+            connect_timeout_ms: 1,
+            total_timeout_ms: 1,
+            ..FetchConfig::default()
+        })
+        .expect("document fetcher");
+        let config = Config {
+            client_id_metadata_documents: DocumentsConfig {
+                mode: DocumentsMode::On,
+                ..DocumentsConfig::default()
+            },
+            trusted_issuers: trusted.clone(),
+            ..Config::default()
+        };
+        let issuers =
+            Arc::new(TrustedIssuers::load(&trusted, 0, &fetcher).expect("document issuers"));
+        let lists = Arc::new(StatusListClient::new(fetcher.clone(), None, clock.clone()));
+        let rules = Arc::new(MetadataRules::new(&config, issuers, fetcher.clone(), lists));
+        MetadataDocuments::new(
+            config.client_id_metadata_documents.clone(),
+            rules,
+            fetcher,
+            clock.clone(),
+        )
+    };
     let ring = KeyRing::new(
         RegistrarKeys::from_json(keys_json.to_string().as_bytes()).expect("load again"),
     );
@@ -100,6 +127,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         .expect("authority jwk"),
         issuers,
         resolver,
+        documents,
         client_key: josekit::jwk::Jwk::from_map(
             client_private.as_object().cloned().unwrap_or_default(),
         )
@@ -419,11 +447,37 @@ pub fn initial_access_token(data: &[u8]) {
     }
 }
 
+/// A client ID metadata document as fetched (any bytes), and its client identifier URL: the
+/// input as a URL, then as the body of the document at a fixed URL through every rule a
+/// document meets.
+pub fn client_metadata_document(data: &[u8]) {
+    const URL: &str = "https://mcp-client.fuzz.example/client.json";
+    let world = &*WORLD;
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::documents::url::parse(text);
+        let _ = crate::documents::url::host_allowed(text, &["*.fuzz.example".to_owned()]);
+    }
+    let Ok(document) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let outcome = world
+        .runtime
+        .block_on(world.documents.validate(URL, &document, NOW));
+    if let Ok(client) = outcome {
+        // what was accepted is a client without a secret, under its URL
+        assert!(
+            !client.metadata().needs_secret(),
+            "a document client needs a secret"
+        );
+        assert_eq!(&*client.client_id, URL);
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 16] = [
+pub const TARGETS: [(&str, Target); 17] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -440,4 +494,5 @@ pub const TARGETS: [(&str, Target); 16] = [
     ("status_reference", status_reference),
     ("withdrawal", withdrawal),
     ("initial_access_token", initial_access_token),
+    ("client_metadata_document", client_metadata_document),
 ];

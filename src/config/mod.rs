@@ -429,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_configuration_parses_with_the_documented_defaults() {
+        let example = include_str!("../../docs/example-config.toml");
+        let config = Config::from_toml(example).unwrap();
+        // the sections it writes out in full say what the defaults are
+        assert_eq!(config.fetch, FetchConfig::default());
+        assert_eq!(
+            config.client_id_metadata_documents,
+            DocumentsConfig::default()
+        );
+    }
+
+    #[test]
     fn unknown_option_is_named() {
         let err = Config::from_toml("keys = \"k\"\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n")
             .unwrap_err();

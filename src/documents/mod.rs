@@ -234,7 +234,7 @@ impl MetadataDocuments {
     }
 
     /// The document's rules (§4, §4.1, §4.3), then the registration validator.
-    async fn validate(
+    pub(crate) async fn validate(
         &self,
         client_id: &str,
         document: &Value,

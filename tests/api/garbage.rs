@@ -453,3 +453,86 @@ async fn a_body_that_never_arrives_is_timed_out_with_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"error\":\"invalid_request\""), "{answer}");
 }
+
+/// Client identifier URLs made of random pieces at `POST /resolve` with metadata documents on:
+/// every answer is a verdict (200) or a 4xx, never a 5xx. Only `localhost` may be fetched, on a
+/// port where nothing listens, so no query leaves the machine.
+#[tokio::test]
+async fn random_client_identifier_urls_at_the_resolve_api_never_cause_a_server_error() {
+    const TOKEN: &str = "resolve-token-resolve-token-resolve-token";
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.resolve_api_tokens = vec![TOKEN.into()];
+        c.client_id_metadata_documents.mode = stateless_dcr::documents::DocumentsMode::AllowedHosts;
+        c.client_id_metadata_documents.allowed_hosts = vec!["localhost".into()];
+        c.fetch.allow_private_addresses = true;
+        c.fetch.total_timeout_ms = 300;
+    })
+    .await;
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pieces = [
+        "https://",
+        "HTTPS://",
+        "localhost",
+        "LocalHost",
+        ":1",
+        ":443",
+        ":99999",
+        "/",
+        "//",
+        ".",
+        "..",
+        "%2e",
+        "%2E%2e",
+        "?",
+        "#",
+        "@",
+        "user:pw",
+        "[::1]",
+        "127.0.0.1",
+        "é",
+        "%00",
+        "%zz",
+        " ",
+        "\t",
+        "\\",
+        "client.json",
+        "a",
+        "evil.example",
+        "*.",
+        "\u{202e}",
+    ];
+    for _ in 0..200 {
+        let len = 1 + (next() % 10) as usize;
+        let mut client_id = String::from("https://");
+        for _ in 0..len {
+            client_id.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+        }
+        let response = app
+            .client
+            .post(app.url("/resolve"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"client_id": client_id}))
+            .send()
+            .await
+            .unwrap();
+        let answer = Answer::from(response).await;
+        assert!(
+            answer.status.as_u16() < 500,
+            "{client_id:?} -> {} {}",
+            answer.status,
+            answer.body
+        );
+        assert_eq!(
+            answer.body["valid"], false,
+            "{client_id:?}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["error"], "invalid_client", "{client_id:?}");
+    }
+}

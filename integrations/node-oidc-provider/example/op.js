@@ -18,6 +18,12 @@ const host = env.OP_HOST ?? '127.0.0.1';
 const port = Number(env.OP_PORT ?? 3000);
 const issuer = env.OP_ISSUER ?? `http://${host}:${port}`;
 const mode = env.OP_MODE ?? 'offline';
+// Client ID Metadata Documents: client_ids that are https URLs, resolved by the registrar
+// (its [client_id_metadata_documents] mode on); online mode only.
+const metadataDocuments = env.OP_METADATA_DOCUMENTS === 'true';
+if (![undefined, 'true', 'false'].includes(env.OP_METADATA_DOCUMENTS)) {
+  throw new Error(`OP_METADATA_DOCUMENTS must be true or false, not ${JSON.stringify(env.OP_METADATA_DOCUMENTS)}`);
+}
 
 // The registrar's issuer, jwks_uri and registration_endpoint, from its discovery document.
 const registrar = await discoverRegistrar(env.OP_REGISTRAR_URL ?? 'http://127.0.0.1:8080');
@@ -49,7 +55,11 @@ const adapter = statelessDcrAdapter({
   apiToken: env.OP_RESOLVE_TOKEN,
   cacheTtlSeconds: Number(env.OP_CACHE_TTL_SECS ?? 5),
   cacheEntries: Number(env.OP_CACHE_ENTRIES ?? 1000),
+  metadataDocuments, // online only: the adapter refuses it offline
 });
+if (metadataDocuments && registrar.client_id_metadata_document_supported !== true) {
+  console.warn('OP_METADATA_DOCUMENTS=true, but the registrar\'s discovery does not say client_id_metadata_document_supported: it will refuse every document client');
+}
 
 const provider = new Provider(issuer, {
   adapter,
@@ -78,12 +88,19 @@ const provider = new Provider(issuer, {
     // there: `discovery` fills in members the provider leaves undefined, and with registration
     // disabled it leaves registration_endpoint undefined (lib/actions/discovery.js).
     registration: { enabled: false },
+    // Kept off: documents are fetched and checked by the registrar, through the adapter
+    // (OP_METADATA_DOCUMENTS). This feature would fetch any URL the adapter calls unknown.
+    clientIdMetadataDocument: { enabled: false },
   },
-  discovery: { registration_endpoint: registrar.registration_endpoint },
+  discovery: {
+    registration_endpoint: registrar.registration_endpoint,
+    // draft-ietf-oauth-client-id-metadata-document: this OP accepts URLs as client_ids
+    ...(metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
+  },
 });
 
 provider.listen(port, host, () => {
-  console.log(`node-oidc-provider listening on ${issuer} (${mode}), clients from ${registrar.issuer}`);
+  console.log(`node-oidc-provider listening on ${issuer} (${mode}${metadataDocuments ? ', client ID metadata documents' : ''}), clients from ${registrar.issuer}`);
 });
 
 // An RS256 key (the default id_token_signed_response_alg, OIDC DCR §2) and an ES256 one.

@@ -6,6 +6,10 @@
 //
 // This adapter answers the Client model from stateless-dcr client_ids, and hands every other
 // model (sessions, codes, tokens, grants, interactions) to the adapter you already use.
+// With `metadataDocuments` (online), it also answers client_ids that are the https URLs of
+// Client ID Metadata Documents, as the registrar resolves them. Keep node-oidc-provider's own
+// `features.clientIdMetadataDocument` disabled: Client.find falls back to it for any URL the
+// adapter calls unknown, and it would fetch and accept documents the registrar refused.
 import { errors } from 'oidc-provider';
 
 import { RegistrarUnavailable } from './errors.js';
@@ -33,6 +37,10 @@ const READ_ONLY = 'clients are registered at stateless-dcr, not at this OP: keep
  *   registrar's POST /resolve URL.
  * @param {string} [options.apiToken] online (and offline, for updated clients): one of the
  *   registrar's resolve_api_tokens.
+ * @param {boolean} [options.metadataDocuments] online only (a TypeError offline): also accept
+ *   client_ids that are https URLs of OAuth Client ID Metadata Documents, fetched and checked by
+ *   the registrar's POST /resolve (its `[client_id_metadata_documents] mode` must be on or
+ *   allowed-hosts). Default false: such a client_id is unknown, without a request.
  * @param {number} [options.cacheEntries] online: answers kept (default 1000).
  * @param {number} [options.cacheTtlSeconds] online: how long an answer is kept (default 5).
  * @param {number} [options.timeoutMs] online: timeout of one POST /resolve (default 5000).
@@ -45,8 +53,9 @@ export function statelessDcrAdapter({ mode, fallback, log = defaultLog, ...optio
   let resolver;
   if (mode === 'offline') {
     // updated clients are asked of the registrar, when a token for it is given
+    // (metadataDocuments is refused offline, by OfflineResolver: documents need mode online)
     const amendments = options.apiToken && options.resolveUrl
-      ? new OnlineResolver({ ...options, log })
+      ? new OnlineResolver({ ...options, metadataDocuments: false, log })
       : undefined;
     resolver = new OfflineResolver({ ...options, amendments, log });
   }

@@ -4,7 +4,8 @@ export { RegistrarUnavailable } from './errors.js';
 export { RegistrarJwks } from './jwks.js';
 export { providerMetadata, restoreDefaults } from './metadata.js';
 export {
-  CLIENT_ID_TYP, MAX_CLIENT_ID_LENGTH, OfflineResolver, OnlineResolver, looksLikeClientId,
+  CLIENT_ID_TYP, MAX_CLIENT_ID_LENGTH, MAX_DOCUMENT_URL_LENGTH, OfflineResolver, OnlineResolver,
+  looksLikeClientId, looksLikeDocumentUrl,
 } from './resolve.js';
 export { deriveClientSecret, loadClientSecretKeys, parseClientSecretKeys } from './secret.js';
 

@@ -8,7 +8,10 @@
 //   configured, and otherwise cannot be served (RegistrarUnavailable). Client_ids issued without
 //   a `status` claim (status lists off at the registrar) keep their original metadata here.
 // - OnlineResolver asks the registrar's POST /resolve, which applies the status records: it sees
-//   deletes and updates, a few seconds late at most (its cache TTL).
+//   deletes and updates, a few seconds late at most (its cache TTL). With `metadataDocuments`,
+//   it also asks about client_ids that are https URLs (OAuth Client ID Metadata Documents,
+//   draft-ietf-oauth-client-id-metadata-document): the registrar fetches and checks the
+//   document; the OfflineResolver cannot (it fetches nothing but the registrar's keys and lists).
 //
 // Both answer a client (node-oidc-provider metadata and its expiry), null for "no such client"
 // (anything malformed, forged, expired, deleted), or throw RegistrarUnavailable.
@@ -32,6 +35,11 @@ const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'];
 export const MAX_CLIENT_ID_LENGTH = 65536;
 // JWS compact serialization (RFC 7515 §7.1): three base64url parts.
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The registrar looks at no longer client identifier URL (src/documents/url.rs MAX_URL_BYTES).
+export const MAX_DOCUMENT_URL_LENGTH = 2048;
+// What POST /resolve says a client is (its `source`).
+const SOURCE_CLIENT_ID = 'client_id';
+const SOURCE_METADATA_DOCUMENT = 'metadata_document';
 
 const isString = (value) => typeof value === 'string';
 const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -41,6 +49,15 @@ export function looksLikeClientId(id) {
   return isString(id) && id.length <= MAX_CLIENT_ID_LENGTH && COMPACT_JWS.test(id);
 }
 
+/**
+ * Whether `id` may be a client identifier URL (the URL of a client ID metadata document): an
+ * https URL of at most MAX_DOCUMENT_URL_LENGTH characters. The registrar checks the rest (normal
+ * form, no fragment, no user name, no dot segments); a compact JWS never starts like this.
+ */
+export function looksLikeDocumentUrl(id) {
+  return isString(id) && id.length <= MAX_DOCUMENT_URL_LENGTH && id.startsWith('https://');
+}
+
 export class OfflineResolver {
   /**
    * @param {{issuer: string, jwksUri: string|URL, clientSecretKeys?: Map<string, Buffer>,
@@ -48,12 +65,18 @@ export class OfflineResolver {
    *   log?: Function}} options `jwks`: options of {@link RegistrarJwks}; `statusLists`: options
    *   of {@link RegistrarStatusLists} (its `base` defaults to `status-lists/` beside the
    *   jwks_uri), or false to read no list (deletes are then not seen); `amendments`: where the
-   *   current metadata of an updated client is asked
+   *   current metadata of an updated client is asked. `metadataDocuments` is refused here
+   *   (a TypeError): only the registrar fetches and checks client ID metadata documents, so
+   *   they need the online mode.
    */
   constructor({
-    issuer, jwksUri, clientSecretKeys, jwks = {}, statusLists = {}, amendments, log = () => {},
+    issuer, jwksUri, clientSecretKeys, jwks = {}, statusLists = {}, amendments,
+    metadataDocuments = false, log = () => {},
   }) {
     if (!isString(issuer) || !issuer) throw new TypeError('issuer: the registrar\'s issuer is required');
+    if (metadataDocuments !== false) {
+      throw new TypeError('metadataDocuments: client ID metadata documents are resolved by the registrar\'s POST /resolve only; use mode "online"');
+    }
     this.issuer = issuer;
     this.keys = new RegistrarJwks(jwksUri, { log, ...jwks });
     this.lists = statusLists === false ? undefined : new RegistrarStatusLists({
@@ -102,6 +125,7 @@ export class OfflineResolver {
     }
     return client({
       clientId,
+      label: claims.jti,
       jti: claims.jti,
       csk: claims.csk,
       issuedAt: claims.iat,
@@ -114,15 +138,23 @@ export class OfflineResolver {
 export class OnlineResolver {
   /**
    * @param {{resolveUrl: string|URL, apiToken: string, clientSecretKeys?: Map<string, Buffer>,
-   *   cacheEntries?: number, cacheTtlSeconds?: number, timeoutMs?: number, log?: Function}} options
+   *   metadataDocuments?: boolean, cacheEntries?: number, cacheTtlSeconds?: number,
+   *   timeoutMs?: number, log?: Function}} options `metadataDocuments`: also ask about
+   *   client_ids that are https URLs (client ID metadata documents; the registrar needs
+   *   `[client_id_metadata_documents] mode` on or allowed-hosts). Off by default: such a
+   *   client_id is then unknown without a request.
    */
   constructor({
-    resolveUrl, apiToken, clientSecretKeys, cacheEntries = 1000, cacheTtlSeconds = 5,
-    timeoutMs = 5_000, log = () => {},
+    resolveUrl, apiToken, clientSecretKeys, metadataDocuments = false, cacheEntries = 1000,
+    cacheTtlSeconds = 5, timeoutMs = 5_000, log = () => {},
   }) {
     if (!isString(apiToken) || apiToken.length < 32) {
       throw new TypeError('apiToken: one of the registrar\'s resolve_api_tokens (at least 32 characters)');
     }
+    if (typeof metadataDocuments !== 'boolean') {
+      throw new TypeError('metadataDocuments: true or false');
+    }
+    this.metadataDocuments = metadataDocuments;
     this.url = new URL(resolveUrl);
     this.apiToken = apiToken;
     this.clientSecretKeys = clientSecretKeys;
@@ -135,15 +167,16 @@ export class OnlineResolver {
   }
 
   async resolve(clientId) {
-    if (!looksLikeClientId(clientId)) return null;
+    const document = this.metadataDocuments && looksLikeDocumentUrl(clientId);
+    if (!document && !looksLikeClientId(clientId)) return null;
     return this.cache.get(
       createHash('sha256').update(clientId).digest('base64url'),
-      () => this.#ask(clientId),
+      () => this.#ask(clientId, document),
       (found) => (found?.expiresAt ? found.expiresAt * 1000 - Date.now() : Infinity),
     );
   }
 
-  async #ask(clientId) {
+  async #ask(clientId, document) {
     let response;
     try {
       response = await fetch(this.url, {
@@ -169,8 +202,26 @@ export class OnlineResolver {
       throw new RegistrarUnavailable(`POST ${this.url} answered ${response.status}${body?.error ? ` ${body.error}` : ''}`);
     }
     if (body.valid !== true) return null; // invalid_client: forged, expired, deleted
-    const { client: current, expires_at: expiresAt } = body;
+    const { client: current, expires_at: expiresAt, source = SOURCE_CLIENT_ID } = body;
     if (!isObject(current) || current.client_id !== clientId) return null;
+    // The answer must be about the kind of client_id asked: a document for a URL, an issued
+    // client_id for a JWS (registrars before documents say no `source`).
+    if (source !== (document ? SOURCE_METADATA_DOCUMENT : SOURCE_CLIENT_ID)) {
+      this.log('warn', `POST ${this.url} answered source ${JSON.stringify(source)} for a client_id ${document ? 'URL' : 'JWS'}; refusing the client`);
+      return null;
+    }
+    const { client_id: _id, client_id_issued_at: issuedAt, ...metadata } = current;
+    if (document) {
+      // A document client has no JWT to read, and never a secret (the registrar refuses
+      // shared-secret methods in documents; client() refuses them here too).
+      return client({
+        clientId,
+        label: clientId,
+        issuedAt,
+        expiresAt: expiresAt ?? undefined,
+        metadata: restoreDefaults(metadata),
+      }, this.clientSecretKeys, this.log);
+    }
     // The registrar has just verified this client_id, so its claims can be read unverified:
     // only `jti` and `csk` are taken, for the secret (POST /resolve does not answer it).
     let claims;
@@ -179,9 +230,9 @@ export class OnlineResolver {
     } catch {
       return null;
     }
-    const { client_id: _id, client_id_issued_at: issuedAt, ...metadata } = current;
     return client({
       clientId,
+      label: claims.jti,
       jti: claims.jti,
       csk: isString(claims.csk) ? claims.csk : undefined,
       issuedAt,
@@ -195,18 +246,22 @@ export class OnlineResolver {
 // has one. null when the secret cannot be derived here: node-oidc-provider needs the secret
 // itself (it compares client_secret_basic/_post secrets, checks client_secret_jwt MACs and keys
 // HS* ID Tokens with it), so such a client cannot be served.
-function client({ clientId, jti, csk, issuedAt, expiresAt, metadata }, keys, log) {
+// `label` names the client in log lines: its jti, or the URL of a metadata document.
+function client({
+  clientId, label, jti, csk, issuedAt, expiresAt, metadata,
+}, keys, log) {
   let clientSecret;
   if (csk !== undefined) {
     clientSecret = deriveClientSecret(keys, csk, jti);
     if (clientSecret === undefined) {
-      log('warn', `client_secret key ${JSON.stringify(csk)} is not configured here; refusing client ${jti}`);
+      log('warn', `client_secret key ${JSON.stringify(csk)} is not configured here; refusing client ${label}`);
       return null;
     }
   } else if (usesSecret(metadata)) {
     // Only possible online: an update gave a client that had no secret one, with a key the
-    // amendment names, and POST /resolve does not say which.
-    log('warn', `client ${jti} authenticates with a secret but its client_id names no client_secret key; refusing it`);
+    // amendment names, and POST /resolve does not say which; or a registrar answered a
+    // metadata document client with a shared-secret method, which it must refuse.
+    log('warn', `client ${label} authenticates with a secret but its client_id names no client_secret key; refusing it`);
     return null;
   }
   return {

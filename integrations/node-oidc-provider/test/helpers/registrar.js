@@ -26,7 +26,11 @@ const registrarEnv = Object.fromEntries(
   Object.entries(process.env).filter(([name]) => !name.startsWith('STATELESS_DCR_')),
 );
 
-export async function startRegistrar(bin) {
+/**
+ * Start a registrar. `extraConfig`: TOML appended to its config.toml, after everything else
+ * (top-level tables only, such as `[client_id_metadata_documents]` or `[fetch]`).
+ */
+export async function startRegistrar(bin, { extraConfig = '' } = {}) {
   if (!existsSync(bin)) {
     throw new Error(`no registrar binary at ${bin}: run \`cargo build\` in the repository, or set STATELESS_DCR_BIN`);
   }
@@ -64,7 +68,7 @@ sign_interval_secs = ${LIST_SIGN_INTERVAL_SECS}
 [[trusted_issuers]]
 issuer = "${AUTHORITY}"
 jwks_file = "authority.jwks.json"
-`);
+${extraConfig ? `\n${extraConfig}\n` : ''}`);
   const proc = start('stateless-dcr', bin, ['serve', '--config', 'config.toml'], { cwd: dir, env: registrarEnv, clearEnv: true });
   try {
     await waitFor(`${url}/.well-known/openid-configuration`, proc);
