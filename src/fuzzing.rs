@@ -16,6 +16,7 @@ use crate::jwks::PublicJwkSet;
 use crate::keys::{signer_for, KeyRing, RegistrarKeys, SigningAlg, VerifierSet};
 use crate::metadata::{self, redirect, uri, ApplicationType, ClientMetadata, Form, SubjectType};
 use crate::registrar::rules::MetadataRules;
+use crate::registrar::{Registrar, RegistrationBody};
 use crate::resolve::{Credentials, Resolver, ResolverOptions};
 use crate::statement::TrustedIssuers;
 use crate::status_list::client::StatusListClient;
@@ -34,6 +35,10 @@ struct World {
     resolver: Resolver,
     documents: MetadataDocuments,
     client_key: josekit::jwk::Jwk,
+    /// A registrar (without a store) for signed registration requests, and a statement of the
+    /// trusted authority that carries the client key's public set.
+    signed_registrar: Registrar,
+    client_statement: String,
     _dir: tempfile_dir::Dir,
 }
 
@@ -69,6 +74,11 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         status_list_uris: Vec::new(),
         status_list_min_cache_secs: None,
         status_list_max_cache_secs: None,
+        signed_requests: Default::default(),
+        audience: None,
+        allowed_token_endpoint_auth_methods: None,
+        allowed_signing_algs: None,
+        allowed_response_types: None,
     }];
     let issuers = TrustedIssuers::load(&trusted, 0, &fetcher).expect("issuers");
     let clock: SharedClock = FixedClock::new(NOW);
@@ -113,18 +123,54 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         clock,
         lists: None,
     });
-    let (client_private, _) =
+    let (client_private, client_jwks) =
         crate::keys::generate_authority_key(SigningAlg::Es256).expect("client key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let authority_key =
+        josekit::jwk::Jwk::from_map(authority_private.as_object().cloned().unwrap_or_default())
+            .expect("authority jwk");
+    let signed_registrar = {
+        let keys_file = dir.join("registrar-keys.json");
+        std::fs::write(&keys_file, keys_json.to_string()).expect("registrar key file");
+        let config = Config {
+            public_url: ISSUER.into(),
+            keys: keys_file,
+            management: crate::config::Management::None,
+            authorization_endpoint: Some(format!("{ISSUER}/authorize")),
+            token_endpoint: Some(format!("{ISSUER}/token")),
+            trusted_issuers: trusted.clone(),
+            fetch: FetchConfig {
+                connect_timeout_ms: 1,
+                total_timeout_ms: 1,
+                ..FetchConfig::default()
+            },
+            ..Config::default()
+        };
+        runtime
+            .block_on(Registrar::open_with_clock(&config, FixedClock::new(NOW)))
+            .expect("registrar")
+    };
+    let client_statement = sign(
+        &authority_key,
+        None,
+        serde_json::json!({
+            "iss": AUTHORITY,
+            "software_id": "fuzz-tpp",
+            "redirect_uris": ["https://tpp.fuzz.example/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": client_jwks,
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("client statement");
     World {
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime"),
+        runtime,
         registrar,
-        authority: josekit::jwk::Jwk::from_map(
-            authority_private.as_object().cloned().unwrap_or_default(),
-        )
-        .expect("authority jwk"),
+        authority: authority_key,
         issuers,
         resolver,
         documents,
@@ -132,6 +178,8 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             client_private.as_object().cloned().unwrap_or_default(),
         )
         .expect("client jwk"),
+        signed_registrar,
+        client_statement,
         _dir: tempfile_dir::Dir(dir),
     }
 });
@@ -473,11 +521,37 @@ pub fn client_metadata_document(data: &[u8]) {
     }
 }
 
+/// A signed registration request (`application/jwt`) as it arrives (any text), and the input as
+/// the claims of a request signed with the key its statement fixes, with that statement added
+/// when the input has none: parse, statement, signature, claims, then the registration.
+pub fn signed_registration_request(data: &[u8]) {
+    let world = &*WORLD;
+    let register = |jws: &str| {
+        let _ = world.runtime.block_on(
+            world
+                .signed_registrar
+                .register_body(RegistrationBody::Signed(jws), None),
+        );
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        register(text);
+    }
+    if let Some(mut claims) = json_object(data) {
+        claims
+            .entry("software_statement")
+            .or_insert_with(|| Value::String(world.client_statement.clone()));
+        let payload = Value::Object(claims).to_string();
+        if let Some(signed) = sign(&world.client_key, Some("JWT"), payload.as_bytes()) {
+            register(&signed);
+        }
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 17] = [
+pub const TARGETS: [(&str, Target); 18] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -495,4 +569,5 @@ pub const TARGETS: [(&str, Target); 17] = [
     ("withdrawal", withdrawal),
     ("initial_access_token", initial_access_token),
     ("client_metadata_document", client_metadata_document),
+    ("signed_registration_request", signed_registration_request),
 ];

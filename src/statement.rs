@@ -285,6 +285,21 @@ impl TrustedIssuers {
                 Some(reference)
             }
         };
+        // A federation may scope its statements to one registrar (RFC 7591 §2.3 leaves the
+        // claims to the trust framework).
+        if let Some(expected) = &trusted.config.audience {
+            let names_us = match claims.get("aud") {
+                Some(Value::String(aud)) => aud == expected,
+                Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected)),
+                _ => false,
+            };
+            if !names_us {
+                return Err(invalid(format!(
+                    "the software statement must name {} in its aud",
+                    quoted(expected)
+                )));
+            }
+        }
         let verified = VerifiedStatement {
             status,
             exp: number("exp")?,
@@ -330,6 +345,20 @@ impl TrustedIssuers {
         }
     }
 
+    /// Whether `issuer`'s statements may, must or must not come in a signed request.
+    pub fn signed_requests(&self, issuer: &str) -> crate::config::SignedRequests {
+        self.issuers
+            .get(issuer)
+            .map_or(Default::default(), |trusted| trusted.config.signed_requests)
+    }
+
+    /// The JWS algorithms `issuer`'s software may use, where its configuration limits them.
+    pub fn allowed_signing_algs(&self, issuer: &str) -> Option<&[String]> {
+        self.issuers
+            .get(issuer)
+            .and_then(|trusted| trusted.config.allowed_signing_algs.as_deref())
+    }
+
     /// The bounds on how long `issuer`'s status lists are cached, where its configuration sets
     /// them (`None` for either: the `[fetch]` default).
     pub fn status_list_cache_bounds(&self, issuer: &str) -> (Option<u64>, Option<u64>) {
@@ -367,6 +396,51 @@ impl TrustedIssuers {
                     "grant type {} is not approved for this issuer's software",
                     quoted(bad.as_str())
                 )));
+            }
+        }
+        if let Some(allowed) = &policy.allowed_token_endpoint_auth_methods {
+            if !allowed.contains(&md.token_endpoint_auth_method) {
+                return Err(StatementError::Unapproved(format!(
+                    "token_endpoint_auth_method {} is not approved for this issuer's software",
+                    quoted(md.token_endpoint_auth_method.as_str())
+                )));
+            }
+        }
+        if let Some(allowed) = &policy.allowed_response_types {
+            if let Some(bad) = md.response_types.iter().find(|r| !allowed.contains(r)) {
+                return Err(StatementError::Unapproved(format!(
+                    "response type {} is not approved for this issuer's software",
+                    quoted(&bad.to_string())
+                )));
+            }
+        }
+        if let Some(allowed) = &policy.allowed_signing_algs {
+            // the algorithms the client signs with, and those it asks the OP to sign with
+            let registered = [
+                (
+                    "token_endpoint_auth_signing_alg",
+                    md.token_endpoint_auth_signing_alg.as_deref(),
+                ),
+                (
+                    "request_object_signing_alg",
+                    md.request_object_signing_alg.as_deref(),
+                ),
+                (
+                    "id_token_signed_response_alg",
+                    Some(md.id_token_signed_response_alg.as_str()),
+                ),
+                (
+                    "userinfo_signed_response_alg",
+                    md.userinfo_signed_response_alg.as_deref(),
+                ),
+            ];
+            for (member, alg) in registered {
+                if let Some(alg) = alg.filter(|alg| !allowed.iter().any(|a| a == alg)) {
+                    return Err(StatementError::Unapproved(format!(
+                        "{member} {} is not approved for this issuer's software",
+                        quoted(alg)
+                    )));
+                }
             }
         }
         if let (Some(allowed), Some(scope)) = (&policy.allowed_scopes, &md.scope) {
@@ -496,6 +570,11 @@ mod tests {
             status_list_uris: Vec::new(),
             status_list_min_cache_secs: None,
             status_list_max_cache_secs: None,
+            signed_requests: Default::default(),
+            audience: None,
+            allowed_token_endpoint_auth_methods: None,
+            allowed_signing_algs: None,
+            allowed_response_types: None,
         };
         let fetcher = Fetcher::new(Default::default()).unwrap();
         let issuers = TrustedIssuers::load(&[config], cache_entries, &fetcher).unwrap();

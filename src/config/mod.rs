@@ -140,6 +140,10 @@ pub struct Config {
     /// Memory the cache of verified client_ids may take, in bytes (estimated from the size of
     /// each client_id). Default 64 MiB.
     pub client_cache_max_bytes: u64,
+    /// Values a signed registration request's `aud` may name besides the registrar's issuer.
+    pub signed_request_audiences: Vec<String>,
+    /// Longest a signed registration request may live (`exp` - `iat`), in seconds.
+    pub signed_request_max_lifetime_secs: u64,
     /// Bearer tokens of the OPs allowed to call `POST /resolve`; empty disables the endpoint.
     pub resolve_api_tokens: Vec<Secret>,
     /// Optional endpoints of the OpenID Provider this registrar serves, published in discovery.
@@ -301,6 +305,35 @@ pub struct TrustedIssuer {
     pub status_list_min_cache_secs: Option<u64>,
     #[serde(default)]
     pub status_list_max_cache_secs: Option<u64>,
+    /// Whether this issuer's statements may (`allowed`, the default), must (`required`) or must
+    /// not (`refused`) come inside a signed registration request (`application/jwt`).
+    #[serde(default)]
+    pub signed_requests: SignedRequests,
+    /// When set, a statement of this issuer must name this value in its `aud` (a federation
+    /// that scopes statements to one registrar).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// When set, clients from this issuer may only register these `token_endpoint_auth_method`s
+    /// (FAPI profiles: `private_key_jwt`, `tls_client_auth`).
+    #[serde(default)]
+    pub allowed_token_endpoint_auth_methods: Option<Vec<crate::metadata::AuthMethod>>,
+    /// When set, the JWS algorithms this issuer's software may register and sign its requests
+    /// with (FAPI: `PS256`, `ES256`).
+    #[serde(default)]
+    pub allowed_signing_algs: Option<Vec<String>>,
+    /// When set, clients from this issuer may only register these response types.
+    #[serde(default)]
+    pub allowed_response_types: Option<Vec<crate::metadata::ResponseType>>,
+}
+
+/// Whether a trusted issuer's statements come inside signed registration requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignedRequests {
+    #[default]
+    Allowed,
+    Required,
+    Refused,
 }
 
 /// The development defaults: loopback only, trusting the development federation authority whose
@@ -329,6 +362,8 @@ impl Default for Config {
             statement_cache_entries: 10_000,
             client_cache_entries: 100_000,
             client_cache_max_bytes: 64 * 1024 * 1024,
+            signed_request_audiences: Vec::new(),
+            signed_request_max_lifetime_secs: 600,
             resolve_api_tokens: Vec::new(),
             authorization_endpoint: None,
             token_endpoint: None,
@@ -343,6 +378,11 @@ impl Default for Config {
                 status_list_uris: Vec::new(),
                 status_list_min_cache_secs: None,
                 status_list_max_cache_secs: None,
+                signed_requests: Default::default(),
+                audience: None,
+                allowed_token_endpoint_auth_methods: None,
+                allowed_signing_algs: None,
+                allowed_response_types: None,
             }],
             status_store: StatusStoreConfig::default(),
             status_lists: StatusListConfig::default(),

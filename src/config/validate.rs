@@ -205,6 +205,12 @@ impl Config {
             .check()
             .map_err(|(option, message)| invalid(option, message))?;
         self.client_id_metadata_documents.validate()?;
+        if self.signed_request_max_lifetime_secs == 0 {
+            return Err(invalid(
+                "signed_request_max_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 }
@@ -253,6 +259,26 @@ pub(crate) fn validate_trusted_issuers(
         if issuer.issuer.is_empty() {
             return Err(invalid(
                 format!("trusted_issuers[{index}].issuer"),
+                "must not be empty",
+            ));
+        }
+        if let Some(algs) = &issuer.allowed_signing_algs {
+            // asymmetric JWS algorithms only: none and MACs are never a signature of the client
+            let usable = |alg: &str| {
+                super::policy::KNOWN_JWS_ALGS.contains(&alg)
+                    && alg != "none"
+                    && !alg.starts_with("HS")
+            };
+            if let Some(bad) = algs.iter().find(|alg| !usable(alg)) {
+                return Err(invalid(
+                    format!("trusted_issuers[{index}].allowed_signing_algs"),
+                    format!("{bad:?} is not an asymmetric JWS algorithm"),
+                ));
+            }
+        }
+        if issuer.audience.as_deref() == Some("") {
+            return Err(invalid(
+                format!("trusted_issuers[{index}].audience"),
                 "must not be empty",
             ));
         }

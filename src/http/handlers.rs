@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::errors::{no_store, ApiError, ProtectedApi};
 use super::AppState;
 use crate::config::Management;
-use crate::registrar::RegistrationError;
+use crate::registrar::{RegistrationBody, RegistrationError};
 
 /// Take a token from a per-address limit, or refuse with 429 and `Retry-After`.
 fn limit(
@@ -80,9 +80,17 @@ pub async fn register(
         &request,
         &state,
     )?;
-    let body = json_body(&request, payload, &state).await?;
     let token = bearer_token(&request);
-    let registered = state.registrar.register(&body, token).await?;
+    let registered = if is_signed_request(&request) {
+        let jws = signed_body(payload, &state).await?;
+        state
+            .registrar
+            .register_body(RegistrationBody::Signed(&jws), token)
+            .await?
+    } else {
+        let body = json_body(&request, payload, &state).await?;
+        state.registrar.register(&body, token).await?
+    };
     // RFC 7591 §3.2.1: 201 with one application/json object
     Ok(json_response(HttpResponse::Created(), &registered))
 }
@@ -117,11 +125,19 @@ pub async fn configuration(
             if token.is_none() {
                 return Err(RegistrationError::MissingToken.into());
             }
-            let body = json_body(&request, payload, &state).await?;
-            let information = state
-                .registrar
-                .update(client_id(&request), token, &body)
-                .await?;
+            let information = if is_signed_request(&request) {
+                let jws = signed_body(payload, &state).await?;
+                state
+                    .registrar
+                    .update_body(client_id(&request), token, RegistrationBody::Signed(&jws))
+                    .await?
+            } else {
+                let body = json_body(&request, payload, &state).await?;
+                state
+                    .registrar
+                    .update(client_id(&request), token, &body)
+                    .await?
+            };
             Ok(json_response(HttpResponse::Ok(), &information))
         }
         Method::DELETE => {
@@ -180,14 +196,21 @@ pub(crate) async fn read_json_object(
     timeout: std::time::Duration,
 ) -> Result<Map<String, Value>, ApiError> {
     require_json(request)?;
-    let read = payload.to_bytes_limited(limit);
-    let bytes = match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(Ok(bytes))) => bytes,
-        Ok(Ok(Err(_))) => return Err(ApiError::PayloadRead),
-        Ok(Err(_)) => return Err(ApiError::PayloadTooLarge { limit }),
-        Err(_) => return Err(ApiError::RequestTimeout),
-    };
-    json_object(&bytes)
+    json_object(&read_limited(payload, limit, timeout).await?)
+}
+
+/// The body, at most `limit` bytes, read within `timeout`.
+async fn read_limited(
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+        Ok(Ok(Err(_))) => Err(ApiError::PayloadRead),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Err(_) => Err(ApiError::RequestTimeout),
+    }
 }
 
 /// `POST /resolve`: for OPs not written in Rust, the answer of [`crate::resolve::Resolver`]
@@ -328,6 +351,42 @@ fn json_response(
 ) -> HttpResponse {
     no_store(&mut builder);
     builder.json(body)
+}
+
+/// A signed registration request: `Content-Type: application/jwt` (RFC 7519 §10.3.1) or
+/// `application/jose` (RFC 7515 §9.2.1), as the UK Open Banking conformance suite sends it.
+pub(crate) fn is_signed_request(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim();
+            essence.eq_ignore_ascii_case("application/jwt")
+                || essence.eq_ignore_ascii_case("application/jose")
+        })
+}
+
+/// The body of a signed request: at most `max_request_bytes` of UTF-8, read within the
+/// request timeout. What it holds is checked by the registrar.
+pub(crate) async fn signed_body(
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<String, ApiError> {
+    let config = state.registrar.config();
+    let bytes = read_limited(
+        payload,
+        config.max_request_bytes,
+        std::time::Duration::from_secs(config.request_timeout_secs),
+    )
+    .await?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        RegistrationError::InvalidClientMetadata(
+            "the signed registration request is not UTF-8 text".into(),
+        )
+        .into()
+    })
 }
 
 /// Only `application/json` (RFC 7591 §3.1; any `charset` must be UTF-8, RFC 8259 §8.1): a

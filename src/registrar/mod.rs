@@ -15,6 +15,7 @@ mod read;
 mod register;
 pub mod response;
 pub mod rules;
+mod signed_request;
 mod update;
 mod withdraw;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub(crate) use checks::provenance as provenance_of;
 pub use discovery::Discovery;
 pub use error::RegistrationError;
+pub use register::RegistrationBody;
 pub use response::ClientInformation;
 pub use withdraw::{WithdrawalError, WithdrawalRequest};
 
@@ -69,6 +71,8 @@ pub struct Registrar {
     /// Initial access tokens verified lately, by token: one token usually registers many
     /// clients (initial_access.rs).
     verified_tokens: moka::sync::Cache<String, Arc<crate::iat::TokenClaims>>,
+    /// Signed registration requests seen, by statement issuer and `jti` (signed_request.rs).
+    seen_requests: moka::sync::Cache<String, u64>,
     discovery: Discovery,
 }
 
@@ -296,6 +300,7 @@ impl Parts {
         })
         .with_metadata_documents(documents);
         Registrar {
+            seen_requests: signed_request::seen_requests(clock.clone(), config.clock_skew_secs),
             discovery: Discovery::new(config, &endpoints),
             config: config.clone(),
             endpoints,

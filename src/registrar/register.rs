@@ -1,6 +1,7 @@
 //! Register a client (RFC 7591 §3, OIDC DCR §3). Nothing is written anywhere: the registration
 //! lives in the client_id.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -9,11 +10,26 @@ use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
 use super::{ClientInformation, Registrar, RegistrationError};
 use crate::client_id::{self, ClientIdClaims};
-use crate::config::{Management, RegistrationRequires};
+use crate::config::{Management, RegistrationRequires, SignedRequests};
 use crate::ratelimit::Decision;
 use crate::resolve::VerifiedClient;
 use crate::statement;
 use crate::status_list::StatusClaim;
+
+/// A registration request body as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub enum RegistrationBody<'a> {
+    /// The JSON object of RFC 7591 §3.1.
+    Json(&'a Map<String, Value>),
+    /// A signed request: a compact JWS whose claims are the request (signed_request.rs).
+    Signed(&'a str),
+}
+
+impl RegistrationBody<'_> {
+    pub(super) fn is_signed(self) -> bool {
+        matches!(self, RegistrationBody::Signed(_))
+    }
+}
 
 impl Registrar {
     /// `request` is the JSON object of the request body (RFC 7591 §3.1), `initial_access_token`
@@ -21,6 +37,16 @@ impl Registrar {
     pub async fn register(
         &self,
         request: &Map<String, Value>,
+        initial_access_token: Option<&str>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        self.register_body(RegistrationBody::Json(request), initial_access_token)
+            .await
+    }
+
+    /// Register from a request body in either form.
+    pub async fn register_body(
+        &self,
+        body: RegistrationBody<'_>,
         initial_access_token: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
         Audit::record(Operation::Register, async |audit| {
@@ -38,7 +64,16 @@ impl Registrar {
                 audit.token = Some(token.jti.clone());
                 audit.token_label = token.label.clone();
             }
-            let verified = self.rules.statement(request, now).await?;
+            let (request, verified): (Cow<'_, Map<String, Value>>, _) = match body {
+                RegistrationBody::Json(request) => {
+                    (Cow::Borrowed(request), self.rules.statement(request, now).await?)
+                }
+                RegistrationBody::Signed(jws) => {
+                    let signed = self.signed_request(jws, now).await?;
+                    (Cow::Owned(signed.request), Some(signed.statement))
+                }
+            };
+            let request: &Map<String, Value> = &request;
             let requirement = self.config.requirement();
             match (requirement, token.is_some(), verified.is_some()) {
                 (RegistrationRequires::Either, false, false) => {
@@ -60,6 +95,26 @@ impl Registrar {
             }
             let statement = verified.as_deref();
             if let Some(statement) = statement {
+                match (
+                    self.rules.issuers().signed_requests(&statement.issuer),
+                    body.is_signed(),
+                ) {
+                    (SignedRequests::Required, false) => {
+                        return Err(RegistrationError::InvalidClientMetadata(
+                            "this issuer's software registers with a signed request \
+                             (Content-Type: application/jwt), not a JSON body"
+                                .into(),
+                        ))
+                    }
+                    (SignedRequests::Refused, true) => {
+                        return Err(RegistrationError::InvalidClientMetadata(
+                            "this issuer's software registers with a JSON body; signed \
+                             requests are refused for it"
+                                .into(),
+                        ))
+                    }
+                    _ => {}
+                }
                 audit.issuer = Some(statement.issuer.clone());
                 audit.software_id = statement
                     .metadata

@@ -62,6 +62,14 @@ impl MetadataRules {
         &self.policy
     }
 
+    pub(crate) fn issuers(&self) -> &TrustedIssuers {
+        &self.issuers
+    }
+
+    pub(crate) fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
     /// The `software_statement` member, verified (RFC 7591 §2.3, §3.1.1): absent, or a string
     /// holding a statement from a trusted issuer.
     pub async fn statement(

@@ -2,14 +2,16 @@
 //! stays, the registration access token rotates. Values fixed by the software statement keep
 //! their precedence unless a statement is presented again.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
-use super::{ClientInformation, Registrar, RegistrationError};
+use super::{ClientInformation, Registrar, RegistrationBody, RegistrationError};
 use crate::client_id::{self, ClientIdClaims};
+use crate::config::SignedRequests;
 use crate::jose;
 use crate::keys::RegistrarKeys;
 use crate::metadata::Form;
@@ -32,9 +34,28 @@ impl Registrar {
         token: Option<&str>,
         request: &Map<String, Value>,
     ) -> Result<ClientInformation, RegistrationError> {
+        self.update_body(client_id, token, RegistrationBody::Json(request))
+            .await
+    }
+
+    /// Update from a request body in either form (a signed one as at registration).
+    pub async fn update_body(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        body: RegistrationBody<'_>,
+    ) -> Result<ClientInformation, RegistrationError> {
         Audit::record(Operation::Update, async |audit| {
             let keys = self.keys.snapshot();
             let now = self.clock.now()?;
+            let (request, signed_statement): (Cow<'_, Map<String, Value>>, _) = match body {
+                RegistrationBody::Json(request) => (Cow::Borrowed(request), None),
+                RegistrationBody::Signed(jws) => {
+                    let signed = self.signed_request(jws, now).await?;
+                    (Cow::Owned(signed.request), Some(signed.statement))
+                }
+            };
+            let request: &Map<String, Value> = &request;
             let current = match self.authenticate(&keys, client_id, token).await {
                 Ok(current) => current,
                 Err(RegistrationError::InvalidToken) => {
@@ -88,7 +109,26 @@ impl Registrar {
 
             // 2. The statement: presented again (from the same issuer), or the values it fixed
             //    before keep their precedence. The body must be well-formed on its own.
-            let statement = self.rules.statement(request, now).await?;
+            let statement = match signed_statement {
+                Some(statement) => Some(statement),
+                None => self.rules.statement(request, now).await?,
+            };
+            // an issuer that requires signed requests requires them for updates too
+            let issuer = statement
+                .as_deref()
+                .map(|s| s.issuer.as_str())
+                .or_else(|| current.provenance().map(|p| p.iss.as_str()));
+            if let Some(issuer) = issuer {
+                if self.rules.issuers().signed_requests(issuer) == SignedRequests::Required
+                    && !body.is_signed()
+                {
+                    return Err(RegistrationError::InvalidClientMetadata(
+                        "this issuer's software updates with a signed request \
+                         (Content-Type: application/jwt), not a JSON body"
+                            .into(),
+                    ));
+                }
+            }
             self.rules.check_body(request)?;
             let (effective, provenance) = match statement.as_deref() {
                 Some(statement) => {

@@ -25,6 +25,8 @@ async fn wrong_media_types_are_refused() {
     for content_type in [
         None,
         Some("text/plain"),
+        // the types of signed requests (tests/api/signed_requests.rs): a JSON body sent as one
+        // is not a JWS, and gets the same code
         Some("application/jwt"),
         Some("application/jose"),
         Some("application/x-www-form-urlencoded"),

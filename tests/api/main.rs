@@ -21,6 +21,7 @@ mod redis;
 mod register;
 mod register_fetch;
 mod resolve;
+mod signed_requests;
 mod statement;
 mod statement_status;
 mod status_lists;

@@ -191,6 +191,11 @@ async fn every_supported_statement_algorithm_verifies() {
             status_list_uris: Vec::new(),
             status_list_min_cache_secs: None,
             status_list_max_cache_secs: None,
+            signed_requests: Default::default(),
+            audience: None,
+            allowed_token_endpoint_auth_methods: None,
+            allowed_signing_algs: None,
+            allowed_response_types: None,
         });
         authorities.push(authority);
     }
@@ -216,6 +221,11 @@ async fn every_supported_statement_algorithm_verifies() {
         status_list_uris: Vec::new(),
         status_list_min_cache_secs: None,
         status_list_max_cache_secs: None,
+        signed_requests: Default::default(),
+        audience: None,
+        allowed_token_endpoint_auth_methods: None,
+        allowed_signing_algs: None,
+        allowed_response_types: None,
     });
     let app = spawn_deployment(d, |_| {}).await;
     for authority in &authorities {

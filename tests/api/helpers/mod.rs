@@ -147,6 +147,11 @@ pub fn deployment_for(issuer: &str) -> Deployment {
             status_list_uris: Vec::new(),
             status_list_min_cache_secs: None,
             status_list_max_cache_secs: None,
+            signed_requests: Default::default(),
+            audience: None,
+            allowed_token_endpoint_auth_methods: None,
+            allowed_signing_algs: None,
+            allowed_response_types: None,
         }],
         workers: Some(1),
         // these tests have no https servers for client jwks_uri values; tests/api/fetch.rs does
