@@ -149,6 +149,10 @@ pub struct Config {
     /// Optional endpoints of the OpenID Provider this registrar serves, published in discovery.
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
+    /// The OP's mutual-TLS endpoints (RFC 8705 §5), published in discovery with
+    /// `tls_client_certificate_bound_access_tokens`: set it when the OP binds tokens to client
+    /// certificates.
+    pub mtls_endpoint_aliases: Option<std::collections::BTreeMap<String, String>>,
     pub policy: Policy,
     pub trusted_issuers: Vec<TrustedIssuer>,
     /// Where update and delete records live (used with `management = "full"`).
@@ -367,6 +371,7 @@ impl Default for Config {
             resolve_api_tokens: Vec::new(),
             authorization_endpoint: None,
             token_endpoint: None,
+            mtls_endpoint_aliases: None,
             policy: Policy::default(),
             trusted_issuers: vec![TrustedIssuer {
                 issuer: DEV_AUTHORITY_ISSUER.into(),

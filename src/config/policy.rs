@@ -161,6 +161,8 @@ impl Default for Policy {
                 AuthMethod::ClientSecretPost,
                 AuthMethod::ClientSecretJwt,
                 AuthMethod::PrivateKeyJwt,
+                AuthMethod::TlsClientAuth,
+                AuthMethod::SelfSignedTlsClientAuth,
                 AuthMethod::None,
             ],
             token_endpoint_auth_signing_algs: signing(),

@@ -44,6 +44,15 @@ impl Config {
                 "the development authority (whose private key is published) may only be trusted on a loopback public_url",
             ));
         }
+        for (name, url) in self.mtls_endpoint_aliases.iter().flatten() {
+            // RFC 8705 §5: absolute https URLs of the OP's endpoints
+            if !Url::parse(url).is_ok_and(|u| u.scheme() == "https") {
+                return Err(invalid(
+                    format!("mtls_endpoint_aliases.{name}"),
+                    "must be an https URL",
+                ));
+            }
+        }
         for (name, value) in [
             ("authorization_endpoint", &self.authorization_endpoint),
             ("token_endpoint", &self.token_endpoint),

@@ -150,6 +150,18 @@ impl ClientMetadata {
             "token_endpoint_auth_signing_alg",
             md.token_endpoint_auth_signing_alg.as_ref(),
         )?;
+        if let Some(subject) = &md.tls_client_auth_subject {
+            let (name, value) = subject.member();
+            m.serialize_entry(name, value)?;
+        }
+        // absent means false (RFC 8705 §3.4); written only when asked for, in both forms, so
+        // that readers that know nothing of RFC 8705 see nothing new
+        if md.tls_client_certificate_bound_access_tokens {
+            m.serialize_entry(
+                "tls_client_certificate_bound_access_tokens",
+                &md.tls_client_certificate_bound_access_tokens,
+            )?;
+        }
         optional(m, "default_max_age", md.default_max_age.as_ref())?;
         if !compact || md.require_auth_time {
             m.serialize_entry("require_auth_time", &md.require_auth_time)?;

@@ -5,6 +5,7 @@
 //! and applies defaults; validation ([`validate::validate`]) applies every cross-field and policy
 //! rule. Both stop at the first problem and report it with the error code of RFC 7591 §3.2.2.
 
+pub mod dn;
 pub mod json;
 pub mod lang;
 pub mod redirect;
@@ -64,7 +65,7 @@ pub const LOCALIZABLE: [&str; 5] = [
 /// The known metadata members (RFC 7591 §2 and OIDC DCR §2). Everything else in a request is
 /// ignored (RFC 7591 §2), and response-only members such as `client_id` are never adopted
 /// (RFC 7591 §3.2.1).
-pub const KNOWN_MEMBERS: [&str; 33] = [
+pub const KNOWN_MEMBERS: [&str; 39] = [
     "redirect_uris",
     "response_types",
     "grant_types",
@@ -90,6 +91,12 @@ pub const KNOWN_MEMBERS: [&str; 33] = [
     "request_object_encryption_enc",
     "token_endpoint_auth_method",
     "token_endpoint_auth_signing_alg",
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
+    "tls_client_certificate_bound_access_tokens",
     "default_max_age",
     "require_auth_time",
     "default_acr_values",
@@ -106,6 +113,61 @@ pub fn is_metadata_member(name: &str) -> bool {
     match name.split_once('#') {
         Some((base, _)) => LOCALIZABLE.contains(&base),
         None => KNOWN_MEMBERS.contains(&name),
+    }
+}
+
+/// The certificate field a `tls_client_auth` client is known by (RFC 8705 §2.1.2): exactly one
+/// of the five members, with its value as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSubject {
+    SubjectDn(String),
+    SanDns(String),
+    SanUri(String),
+    SanIp(String),
+    SanEmail(String),
+}
+
+impl TlsSubject {
+    pub const MEMBERS: [&'static str; 5] = [
+        "tls_client_auth_subject_dn",
+        "tls_client_auth_san_dns",
+        "tls_client_auth_san_uri",
+        "tls_client_auth_san_ip",
+        "tls_client_auth_san_email",
+    ];
+
+    /// The member name and its value.
+    pub fn member(&self) -> (&'static str, &str) {
+        match self {
+            TlsSubject::SubjectDn(v) => (Self::MEMBERS[0], v),
+            TlsSubject::SanDns(v) => (Self::MEMBERS[1], v),
+            TlsSubject::SanUri(v) => (Self::MEMBERS[2], v),
+            TlsSubject::SanIp(v) => (Self::MEMBERS[3], v),
+            TlsSubject::SanEmail(v) => (Self::MEMBERS[4], v),
+        }
+    }
+
+    /// At most one of the members may be present (RFC 8705 §2.1.2: exactly one with
+    /// `tls_client_auth`, which validation checks).
+    fn from_members(members: &Members<'_>) -> Result<Option<Self>, MetadataError> {
+        let mut found = None;
+        for (index, name) in Self::MEMBERS.iter().enumerate() {
+            if let Some(value) = members.string(name)? {
+                if found.is_some() {
+                    return Err(invalid_metadata(
+                        "register exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip and tls_client_auth_san_email (RFC 8705 section 2.1.2)",
+                    ));
+                }
+                found = Some(match index {
+                    0 => TlsSubject::SubjectDn(value),
+                    1 => TlsSubject::SanDns(value),
+                    2 => TlsSubject::SanUri(value),
+                    3 => TlsSubject::SanIp(value),
+                    _ => TlsSubject::SanEmail(value),
+                });
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -162,6 +224,10 @@ pub struct ClientMetadata {
     pub request_object_encryption: Option<Encryption>,
     pub token_endpoint_auth_method: AuthMethod,
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// With `tls_client_auth`: which certificate field identifies the client (RFC 8705 §2.1.2).
+    pub tls_client_auth_subject: Option<TlsSubject>,
+    /// RFC 8705 §3.4: the client asks for certificate-bound access tokens.
+    pub tls_client_certificate_bound_access_tokens: bool,
     pub default_max_age: Option<u64>,
     pub require_auth_time: bool,
     pub default_acr_values: Option<Vec<String>>,
@@ -346,6 +412,10 @@ impl ClientMetadata {
             )?,
             token_endpoint_auth_method,
             token_endpoint_auth_signing_alg: members.string("token_endpoint_auth_signing_alg")?,
+            tls_client_auth_subject: TlsSubject::from_members(&members)?,
+            tls_client_certificate_bound_access_tokens: members
+                .bool("tls_client_certificate_bound_access_tokens")?
+                .unwrap_or(false),
             default_max_age: members.seconds("default_max_age")?,
             require_auth_time: members.bool("require_auth_time")?.unwrap_or(false),
             default_acr_values: members.strings("default_acr_values")?,
@@ -406,8 +476,10 @@ impl ClientMetadata {
     /// Whether the server needs the client's public keys: for `private_key_jwt`, or to encrypt
     /// responses to it.
     pub fn needs_public_keys(&self) -> bool {
-        self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
-            || self.uses_asymmetric_encryption()
+        matches!(
+            self.token_endpoint_auth_method,
+            AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth
+        ) || self.uses_asymmetric_encryption()
     }
 
     pub fn client_name(&self) -> Option<&str> {
@@ -505,7 +577,8 @@ mod tests {
             json!({"jwks": "x"}),
             json!({"contacts": [null]}),
             json!({"application_type": "desktop"}),
-            json!({"token_endpoint_auth_method": "tls_client_auth"}),
+            json!({"token_endpoint_auth_method": "tls_client_auth_x"}),
+            json!({"tls_client_auth_san_dns": ["a.example"]}),
             json!({"id_token_encrypted_response_enc": "A128GCM"}),
         ] {
             let err = parse(body.clone()).unwrap_err();

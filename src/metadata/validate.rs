@@ -160,6 +160,13 @@ pub fn validate(
             "private_key_jwt requires jwks or jwks_uri",
         ));
     }
+    if method == AuthMethod::SelfSignedTlsClientAuth && !has_keys {
+        // RFC 8705 §2.2: the self-signed certificates are registered as keys
+        return Err(invalid_metadata(
+            "self_signed_tls_client_auth requires jwks or jwks_uri (RFC 8705 section 2.2)",
+        ));
+    }
+    check_tls_subject(md)?;
     if md.uses_asymmetric_encryption() && !has_keys {
         // Responses are encrypted to the client's public key (OIDC Core §10.2).
         return Err(invalid_metadata(
@@ -349,4 +356,74 @@ fn https_url(name: &str, value: &str) -> Result<url::Url, MetadataError> {
             "{name} must be an absolute https URL"
         ))),
     }
+}
+
+/// RFC 8705 §2.1.2: a `tls_client_auth` client names exactly one certificate field, in its
+/// form; no other method names one.
+fn check_tls_subject(md: &ClientMetadata) -> Result<(), MetadataError> {
+    use super::TlsSubject;
+    let subject = match (&md.tls_client_auth_subject, md.token_endpoint_auth_method) {
+        (None, AuthMethod::TlsClientAuth) => {
+            return Err(invalid_metadata(
+                "tls_client_auth requires exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip and tls_client_auth_san_email (RFC 8705 section 2.1.2)",
+            ))
+        }
+        (None, _) => return Ok(()),
+        (Some(subject), AuthMethod::TlsClientAuth) => subject,
+        (Some(subject), _) => {
+            return Err(invalid_metadata(format!(
+                "{} is used only with token_endpoint_auth_method tls_client_auth",
+                subject.member().0
+            )))
+        }
+    };
+    let name = subject.member().0;
+    let bad = |why: &str| invalid_metadata(format!("{name}: {why}"));
+    match subject {
+        TlsSubject::SubjectDn(dn) => {
+            let parsed = super::dn::DistinguishedName::parse(dn)
+                .map_err(|e| bad(&format!("not a distinguished name (RFC 4514): {e}")))?;
+            if parsed.0.is_empty() {
+                return Err(bad("the distinguished name is empty"));
+            }
+        }
+        TlsSubject::SanDns(name) => {
+            // a DNS name, matched exactly: no wildcard
+            let ok = name.len() <= 253
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                });
+            if !ok {
+                return Err(bad("not a DNS name"));
+            }
+        }
+        TlsSubject::SanUri(uri) => {
+            if url::Url::parse(uri).is_err() || super::uri::redirect_syntax_error(uri).is_some() {
+                return Err(bad("not an absolute URI"));
+            }
+        }
+        TlsSubject::SanIp(ip) => {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(bad("not an IPv4 or IPv6 address"));
+            }
+        }
+        TlsSubject::SanEmail(email) => {
+            let ok = email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+            if !ok {
+                return Err(bad("not an email address"));
+            }
+        }
+    }
+    Ok(())
 }

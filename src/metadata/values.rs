@@ -114,6 +114,10 @@ wire_enum!(
         ClientSecretPost = "client_secret_post",
         ClientSecretJwt = "client_secret_jwt",
         PrivateKeyJwt = "private_key_jwt",
+        /// RFC 8705 §2.1: a certificate from a trusted CA, matched on its subject or a SAN.
+        TlsClientAuth = "tls_client_auth",
+        /// RFC 8705 §2.2: a self-signed certificate whose key is one of the client's keys.
+        SelfSignedTlsClientAuth = "self_signed_tls_client_auth",
     }
 );
 

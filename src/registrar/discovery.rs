@@ -47,6 +47,12 @@ pub struct Discovery {
     /// draft-ietf-oauth-client-id-metadata-document §6: whether client_ids that are https URLs
     /// of metadata documents are accepted (at `POST /resolve`, by the OP beside it).
     pub client_id_metadata_document_supported: bool,
+    /// RFC 8705 §3.3, §5: the OP's mutual-TLS endpoints and its certificate-bound tokens,
+    /// published only when `mtls_endpoint_aliases` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtls_endpoint_aliases: Option<std::collections::BTreeMap<String, String>>,
     /// The Status List Aggregation (draft-ietf-oauth-status-list-18 §9.1, §14.6): the URIs of
     /// the status lists the client_ids of this registrar point to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +89,11 @@ impl Discovery {
             software_statement_required: config.requirement().statement(),
             initial_access_token_required: config.requirement().token(),
             client_id_metadata_document_supported: config.client_id_metadata_documents.enabled(),
+            tls_client_certificate_bound_access_tokens: config
+                .mtls_endpoint_aliases
+                .as_ref()
+                .map(|_| true),
+            mtls_endpoint_aliases: config.mtls_endpoint_aliases.clone(),
             status_list_aggregation_endpoint: config
                 .publishes_status_lists()
                 .then(|| endpoints.status_list_aggregation.clone()),

@@ -107,7 +107,9 @@ async fn wrong_json_types_in_any_member_are_400() {
                 ]
             }
             "jwks" => vec![json!(true), json!(12), json!("x"), json!([1])],
-            "require_auth_time" => vec![json!(1), json!("true"), json!({"a": 1}), json!([true])],
+            "require_auth_time" | "tls_client_certificate_bound_access_tokens" => {
+                vec![json!(1), json!("true"), json!({"a": 1}), json!([true])]
+            }
             "default_max_age" => vec![
                 json!(true),
                 json!(12.5),

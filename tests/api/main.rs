@@ -14,6 +14,7 @@ mod initial_access;
 mod interop;
 mod manage;
 mod mcp;
+mod mtls;
 mod ops;
 mod properties;
 mod read;
