@@ -547,11 +547,28 @@ pub fn signed_registration_request(data: &[u8]) {
     }
 }
 
+/// A distinguished name as registered in `tls_client_auth_subject_dn` (RFC 4514): parsed, and
+/// compared with itself, which must match, and with a fixed name.
+pub fn distinguished_name(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(name) = crate::metadata::dn::DistinguishedName::parse(text) {
+        assert!(
+            name.matches(&name),
+            "a name that does not match itself: {text:?}"
+        );
+        if let Ok(fixed) = crate::metadata::dn::DistinguishedName::parse("CN=a,O=b") {
+            let _ = name.matches(&fixed);
+        }
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 18] = [
+pub const TARGETS: [(&str, Target); 19] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -570,4 +587,5 @@ pub const TARGETS: [(&str, Target); 18] = [
     ("initial_access_token", initial_access_token),
     ("client_metadata_document", client_metadata_document),
     ("signed_registration_request", signed_registration_request),
+    ("distinguished_name", distinguished_name),
 ];

@@ -692,7 +692,9 @@ def full_server_flow(c: Checker, material: Material, server: Server) -> None:
     c.check("registration with a JSON array", http("POST", "/register", headers=JSON, data=b"[]"), REGISTER, status=400, error="invalid_client_metadata")
     c.check("registration with invalid UTF-8", http("POST", "/register", headers=JSON, data=b'{"a":"\xff"}'), REGISTER, status=400, error="invalid_client_metadata")
     c.check("registration without a content type", http("POST", "/register", data=json.dumps({"software_statement": statement})), REGISTER, status=400, error="invalid_client_metadata")
-    c.check("registration as application/jwt", http("POST", "/register", headers={"Content-Type": "application/jwt"}, data=statement), REGISTER, status=400, error="invalid_client_metadata")
+    # a signed request whose claims carry no statement of their own: nothing fixes its keys
+    c.check("a statement posted as a signed request", http("POST", "/register", headers={"Content-Type": "application/jwt"}, data=statement), REGISTER, status=400, error="invalid_software_statement")
+    c.check("a signed request that is not a JWS", http("POST", "/register", headers={"Content-Type": "application/jose"}, data=b"not-a-jws"), REGISTER, status=400, error="invalid_client_metadata")
     c.check("registration with charset latin1", http("POST", "/register", headers={"Content-Type": "application/json; charset=latin1"}, data=b"{}"), REGISTER, status=400, error="invalid_client_metadata")
     oversized = json.dumps({"software_statement": statement, "padding": "x" * 70000}).encode()
     c.check("registration with an oversized body", http("POST", "/register", headers=JSON, data=oversized), REGISTER, status=413, error="invalid_request")
