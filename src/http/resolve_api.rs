@@ -12,7 +12,7 @@ use super::errors::ApiError;
 use crate::client_id::Provenance;
 use crate::metadata::{AuthMethod, Form};
 use crate::registrar::RegistrationError;
-use crate::resolve::{Credentials, ResolveError, Resolver, VerifiedClient};
+use crate::resolve::{ClientCertificate, Credentials, ResolveError, Resolver, VerifiedClient};
 
 /// RFC 7523 §2.2.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -28,6 +28,8 @@ pub struct ResolveQuery {
     /// How the OP received the secret: `client_secret_basic` or `client_secret_post`.
     client_auth_method: Option<String>,
     client_assertion: Option<String>,
+    /// The certificate of the client's mutual-TLS connection (RFC 8705), parsed here.
+    client_certificate: Option<ClientCertificate>,
 }
 
 impl ResolveQuery {
@@ -63,6 +65,14 @@ impl ResolveQuery {
                 ));
             }
         }
+        let client_certificate = string("client_certificate")?
+            .map(|text| ClientCertificate::parse(&text))
+            .transpose()
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!(
+                    "client_certificate must be an X.509 certificate as PEM or base64 DER: {e}"
+                ))
+            })?;
         let query = ResolveQuery {
             client_id,
             redirect_uri: string("redirect_uri")?,
@@ -71,6 +81,7 @@ impl ResolveQuery {
             client_secret: string("client_secret")?,
             client_auth_method,
             client_assertion,
+            client_certificate,
         };
         if query.client_secret.is_some() && query.client_assertion.is_some() {
             return Err(ApiError::InvalidRequest(
@@ -90,21 +101,36 @@ pub enum ResolveAnswer {
         error: &'static str,
         error_description: String,
     },
-    Valid {
-        valid: bool,
-        /// `client_id` (a client_id this registrar issued) or `metadata_document` (a client
-        /// identifier URL, draft-ietf-oauth-client-id-metadata-document).
-        source: &'static str,
-        authenticated: bool,
-        client_type: &'static str,
-        expires_at: Option<u64>,
-        sector: Option<String>,
-        software_statement: Option<Provenance>,
-        /// kid of the registrar key the client_secret derives from, so that a node holding the
-        /// `client_secret` keys can check secrets itself.
-        client_secret_kid: Option<String>,
-        client: ClientView,
-    },
+    Valid(Box<ValidAnswer>),
+}
+
+/// A client that resolved, and what the OP needs of it.
+#[derive(Debug, Serialize)]
+pub struct ValidAnswer {
+    valid: bool,
+    /// `client_id` (a client_id this registrar issued) or `metadata_document` (a client
+    /// identifier URL, draft-ietf-oauth-client-id-metadata-document).
+    source: &'static str,
+    authenticated: bool,
+    client_type: &'static str,
+    expires_at: Option<u64>,
+    sector: Option<String>,
+    software_statement: Option<Provenance>,
+    /// kid of the registrar key the client_secret derives from, so that a node holding the
+    /// `client_secret` keys can check secrets itself.
+    client_secret_kid: Option<String>,
+    /// With a `client_certificate`: its `x5t#S256` thumbprint, the confirmation an OP puts
+    /// in certificate-bound tokens (RFC 8705 §3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+    client: ClientView,
+}
+
+/// RFC 8705 §3.1: `{"x5t#S256": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: String,
 }
 
 /// The client's metadata in full, with its client_id and issue time.
@@ -179,6 +205,18 @@ pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<Resolve
             },
         },
         (None, Some(assertion)) => Some(Credentials::Assertion(assertion)),
+        // RFC 8705 §2: the certificate is the credential of a mutual-TLS client
+        (None, None)
+            if matches!(
+                client.metadata().token_endpoint_auth_method,
+                AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+            ) =>
+        {
+            query
+                .client_certificate
+                .as_ref()
+                .map(Credentials::Certificate)
+        }
         // a public client authenticates with nothing but its client_id
         (None, None) if client.is_public() => Some(Credentials::None),
         (None, None) => None,
@@ -193,7 +231,7 @@ pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<Resolve
         },
         None => false,
     };
-    Ok(ResolveAnswer::Valid {
+    Ok(ResolveAnswer::Valid(Box::new(ValidAnswer {
         valid: true,
         source: if client.is_metadata_document() {
             "metadata_document"
@@ -210,6 +248,11 @@ pub async fn answer(resolver: &Resolver, query: &ResolveQuery) -> Result<Resolve
         sector: client.sector().map(str::to_owned),
         software_statement: client.provenance().cloned(),
         client_secret_kid: client.client_secret_kid().map(str::to_owned),
+        // RFC 8705 §3: any client may have its tokens bound to its certificate, whatever its
+        // authentication method
+        cnf: query.client_certificate.as_ref().map(|c| Confirmation {
+            x5t_s256: c.thumbprint().to_owned(),
+        }),
         client: ClientView(client),
-    })
+    })))
 }

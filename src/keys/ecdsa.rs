@@ -221,6 +221,13 @@ fn curve_of(jwk: &Jwk, alg: &str) -> Result<Curve, JoseError> {
     }
 }
 
+/// The public key of an EC JWK on the curve its `crv` names (RFC 7518 §6.2.1).
+pub fn public_key_of_jwk(jwk: &Jwk) -> Result<EcKey<Public>, JoseError> {
+    let crv = jwk.curve().unwrap_or_default();
+    let curve = Curve::of_crv(crv).ok_or_else(|| jose_error(format!("unknown curve {crv:?}")))?;
+    public_key(jwk, curve)
+}
+
 fn public_key(jwk: &Jwk, curve: Curve) -> Result<EcKey<Public>, JoseError> {
     let group = EcGroup::from_curve_name(curve.nid()).map_err(jose_error)?;
     let (x, y) = (coordinate(jwk, "x")?, coordinate(jwk, "y")?);

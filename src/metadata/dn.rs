@@ -38,8 +38,10 @@ fn error(why: impl Into<String>) -> DnError {
 }
 
 /// The short names of RFC 4514 §3, and the OIDs they stand for, so that `CN=x` and
-/// `2.5.4.3=x` are the same attribute.
-const SHORT_NAMES: [(&str, &str); 9] = [
+/// `2.5.4.3=x` are the same attribute; then the names OpenSSL writes for attributes common in
+/// client certificates (X.520, PKCS #9, ETSI EN 319 412-1 `organizationIdentifier`, which
+/// open-banking certificates carry).
+const SHORT_NAMES: [(&str, &str); 17] = [
     ("cn", "2.5.4.3"),
     ("l", "2.5.4.7"),
     ("st", "2.5.4.8"),
@@ -49,6 +51,14 @@ const SHORT_NAMES: [(&str, &str); 9] = [
     ("street", "2.5.4.9"),
     ("dc", "0.9.2342.19200300.100.1.25"),
     ("uid", "0.9.2342.19200300.100.1.1"),
+    ("sn", "2.5.4.4"),
+    ("serialnumber", "2.5.4.5"),
+    ("title", "2.5.4.12"),
+    ("businesscategory", "2.5.4.15"),
+    ("postalcode", "2.5.4.17"),
+    ("givenname", "2.5.4.42"),
+    ("organizationidentifier", "2.5.4.97"),
+    ("emailaddress", "1.2.840.113549.1.9.1"),
 ];
 
 /// The OID of an attribute type, where it has a short name here; other names as written,

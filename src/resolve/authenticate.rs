@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use josekit::jws::JwsVerifier;
 use serde_json::Value;
 
+use super::certificate::ClientCertificate;
 use super::{Resolver, VerifiedClient};
 use crate::clock::SharedClock;
 use crate::fetch::DocumentKind;
@@ -27,6 +28,9 @@ pub enum Credentials<'a> {
     SecretPost(&'a str),
     /// A `client_assertion` of type `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
     Assertion(&'a str),
+    /// The certificate of a mutual-TLS connection (`tls_client_auth`,
+    /// `self_signed_tls_client_auth`; RFC 8705 §2), as the OP's TLS terminator passed it on.
+    Certificate(&'a ClientCertificate),
 }
 
 impl Credentials<'_> {
@@ -36,6 +40,7 @@ impl Credentials<'_> {
             Credentials::SecretBasic(_) => "client_secret_basic",
             Credentials::SecretPost(_) => "client_secret_post",
             Credentials::Assertion(_) => "a client assertion",
+            Credentials::Certificate(_) => "a client certificate",
         }
     }
 }
@@ -55,6 +60,8 @@ pub enum AuthError {
     NoSecretKeys,
     #[error("the client assertion is not acceptable: {0}")]
     BadAssertion(String),
+    #[error("the client certificate is not the one the client registered: {0}")]
+    WrongCertificate(&'static str),
     #[error("the client assertion was already used")]
     Replayed,
     #[error("the client's keys cannot be obtained: {0}")]
@@ -118,6 +125,11 @@ impl Resolver {
                 | (AuthMethod::ClientSecretPost, Credentials::SecretPost(_))
                 | (AuthMethod::ClientSecretJwt, Credentials::Assertion(_))
                 | (AuthMethod::PrivateKeyJwt, Credentials::Assertion(_))
+                | (AuthMethod::TlsClientAuth, Credentials::Certificate(_))
+                | (
+                    AuthMethod::SelfSignedTlsClientAuth,
+                    Credentials::Certificate(_)
+                )
         );
         if !presented_ok {
             return Err(AuthError::WrongMethod {
@@ -135,6 +147,39 @@ impl Resolver {
                 }
             }
             Credentials::Assertion(assertion) => self.check_assertion(client, assertion).await,
+            Credentials::Certificate(certificate) => {
+                self.check_certificate(client, certificate).await
+            }
+        }
+    }
+
+    /// RFC 8705 §2.1: the certificate carries the subject the client registered; §2.2: its
+    /// public key is one of the client's registered keys.
+    async fn check_certificate(
+        &self,
+        client: &VerifiedClient,
+        certificate: &ClientCertificate,
+    ) -> Result<(), AuthError> {
+        let metadata = client.metadata();
+        if metadata.token_endpoint_auth_method == AuthMethod::SelfSignedTlsClientAuth {
+            let jwks = self.client_jwks(client).await?;
+            return if certificate.matches_keys(&jwks) {
+                Ok(())
+            } else {
+                Err(AuthError::WrongCertificate(
+                    "its public key is none of the client's registered keys",
+                ))
+            };
+        }
+        match &metadata.tls_client_auth_subject {
+            Some(subject) if certificate.matches_subject(subject) => Ok(()),
+            Some(_) => Err(AuthError::WrongCertificate(
+                "it does not carry the registered subject",
+            )),
+            // registration refuses tls_client_auth without a subject (RFC 8705 §2.1.2)
+            None => Err(AuthError::WrongCertificate(
+                "the client registered no subject",
+            )),
         }
     }
 
@@ -242,6 +287,14 @@ impl Resolver {
     /// The client's public keys: registered inline, or fetched from its jwks_uri through the
     /// guarded fetcher.
     async fn client_keys(&self, client: &VerifiedClient) -> Result<Arc<VerifierSet>, AuthError> {
+        let jwks = self.client_jwks(client).await?;
+        VerifierSet::from_jwks(&jwks)
+            .map(Arc::new)
+            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))
+    }
+
+    /// The client's JWK Set: registered inline, or fetched from its jwks_uri.
+    async fn client_jwks(&self, client: &VerifiedClient) -> Result<Arc<Value>, AuthError> {
         let metadata = client.metadata();
         let jwks = match (&metadata.jwks, &metadata.jwks_uri) {
             (Some(jwks), _) => Arc::new(Value::Object(jwks.clone())),
@@ -261,9 +314,7 @@ impl Resolver {
                 ))
             }
         };
-        VerifierSet::from_jwks(&jwks)
-            .map(Arc::new)
-            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))
+        Ok(jwks)
     }
 }
 

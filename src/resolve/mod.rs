@@ -7,12 +7,14 @@
 //! Client authentication at a token endpoint is in [`authenticate`].
 
 mod authenticate;
+pub mod certificate;
 pub mod remote;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use authenticate::{AuthError, Credentials};
+pub use certificate::{CertificateError, ClientCertificate};
 pub use remote::RemoteAmendments;
 
 use crate::client_id::{self, ClientIdClaims, ClientIdError, Provenance};
