@@ -77,6 +77,14 @@ pub struct Provenance {
     /// the issuer withdraws every client registered with the statement at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusReference>,
+    /// The organisation of a UK Open Banking SSA (`org_id`, `org_name`) and the software's
+    /// roles (`software_roles`): what an OP's authorization decisions rest on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software_roles: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! issuers' keys only, time checks with a small clock skew, issuer policy, and the merge of the
 //! statement's claims over the request body.
 
+pub mod openbanking;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::TrustedIssuer;
+use crate::config::{StatementProfile, TrustedIssuer};
 use crate::fetch::{Fetcher, IssuerJwksSource};
 use crate::jose::{self, CompactJws};
 use crate::keys::{KeyError, VerifierSet};
@@ -49,6 +51,8 @@ pub struct VerifiedStatement {
     /// The statement's entry in its issuer's status list (draft-ietf-oauth-status-list-18
     /// §6.2), under one of the issuer's `status_list_uris`.
     pub status: Option<StatusReference>,
+    /// An `openbanking-uk` issuer's SSA: its organisation, roles and redirect URIs.
+    pub openbanking: Option<openbanking::OpenBankingClaims>,
     nbf: Option<u64>,
     iat: Option<u64>,
 }
@@ -300,17 +304,30 @@ impl TrustedIssuers {
                 )));
             }
         }
+        let (exp, nbf, iat) = (number("exp")?, number("nbf")?, number("iat")?);
+        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        let (metadata, openbanking) = match trusted.config.profile {
+            StatementProfile::Rfc7591 => (
+                claims
+                    .into_iter()
+                    .filter(|(name, _)| !JWT_CLAIMS.contains(&name.as_str()))
+                    .collect(),
+                None,
+            ),
+            StatementProfile::OpenbankingUk => {
+                let (metadata, profile) = openbanking::translate(&claims)?;
+                (metadata, Some(profile))
+            }
+        };
         let verified = VerifiedStatement {
             status,
-            exp: number("exp")?,
-            nbf: number("nbf")?,
-            iat: number("iat")?,
-            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            openbanking,
+            exp,
+            nbf,
+            iat,
+            jti,
             digest: jose::base64url(&digest),
-            metadata: claims
-                .into_iter()
-                .filter(|(name, _)| !JWT_CLAIMS.contains(&name.as_str()))
-                .collect(),
+            metadata,
             issuer,
         };
         check_times(&verified, now, skew)?;
@@ -349,7 +366,16 @@ impl TrustedIssuers {
     pub fn signed_requests(&self, issuer: &str) -> crate::config::SignedRequests {
         self.issuers
             .get(issuer)
-            .map_or(Default::default(), |trusted| trusted.config.signed_requests)
+            .map_or(Default::default(), |trusted| {
+                trusted.config.signed_requests()
+            })
+    }
+
+    /// The statement profile of `issuer` (the default for an issuer no longer trusted).
+    pub fn profile(&self, issuer: &str) -> StatementProfile {
+        self.issuers
+            .get(issuer)
+            .map_or(Default::default(), |trusted| trusted.config.profile)
     }
 
     /// The JWS algorithms `issuer`'s software may use, where its configuration limits them.
@@ -405,6 +431,14 @@ impl TrustedIssuers {
                     quoted(md.token_endpoint_auth_method.as_str())
                 )));
             }
+        }
+        // FAPI 2.0 Security Profile §5.3.2.2: sender-constrained access tokens
+        if policy.require_certificate_bound_access_tokens
+            && !md.tls_client_certificate_bound_access_tokens
+        {
+            return Err(StatementError::Unapproved(
+                "this issuer's software must register tls_client_certificate_bound_access_tokens: true".into(),
+            ));
         }
         if let Some(allowed) = &policy.allowed_response_types {
             if let Some(bad) = md.response_types.iter().find(|r| !allowed.contains(r)) {
@@ -560,22 +594,7 @@ mod tests {
             crate::keys::generate_authority_key(crate::keys::SigningAlg::Es256).unwrap();
         let jwks_file = dir.join("issuer.jwks.json");
         std::fs::write(&jwks_file, jwks.to_string()).unwrap();
-        let config = TrustedIssuer {
-            issuer: "https://issuer.test".into(),
-            jwks_file: Some(jwks_file),
-            jwks_uri: None,
-            allowed_software_ids: None,
-            allowed_grant_types: None,
-            allowed_scopes: None,
-            status_list_uris: Vec::new(),
-            status_list_min_cache_secs: None,
-            status_list_max_cache_secs: None,
-            signed_requests: Default::default(),
-            audience: None,
-            allowed_token_endpoint_auth_methods: None,
-            allowed_signing_algs: None,
-            allowed_response_types: None,
-        };
+        let config = TrustedIssuer::with_jwks_file("https://issuer.test", jwks_file);
         let fetcher = Fetcher::new(Default::default()).unwrap();
         let issuers = TrustedIssuers::load(&[config], cache_entries, &fetcher).unwrap();
         let private = josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap();

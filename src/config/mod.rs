@@ -309,10 +309,12 @@ pub struct TrustedIssuer {
     pub status_list_min_cache_secs: Option<u64>,
     #[serde(default)]
     pub status_list_max_cache_secs: Option<u64>,
-    /// Whether this issuer's statements may (`allowed`, the default), must (`required`) or must
-    /// not (`refused`) come inside a signed registration request (`application/jwt`).
+    /// Whether this issuer's statements may (`allowed`), must (`required`) or must not
+    /// (`refused`) come inside a signed registration request (`application/jwt`). Unset, it
+    /// is `allowed`, or `required` with the `openbanking-uk` profile (OB DCR 3.3 registers with
+    /// signed requests only).
     #[serde(default)]
-    pub signed_requests: SignedRequests,
+    pub signed_requests: Option<SignedRequests>,
     /// When set, a statement of this issuer must name this value in its `aud` (a federation
     /// that scopes statements to one registrar).
     #[serde(default)]
@@ -328,6 +330,59 @@ pub struct TrustedIssuer {
     /// When set, clients from this issuer may only register these response types.
     #[serde(default)]
     pub allowed_response_types: Option<Vec<crate::metadata::ResponseType>>,
+    /// Clients from this issuer must register `tls_client_certificate_bound_access_tokens:
+    /// true` (FAPI 2.0 Security Profile §5.3.2.2: sender-constrained tokens).
+    #[serde(default)]
+    pub require_certificate_bound_access_tokens: bool,
+    /// How this issuer's statements name client metadata: `rfc7591` (the default) or
+    /// `openbanking-uk` (the UK Open Banking Directory's SSA; docs/profiles/openbanking-uk.md).
+    #[serde(default)]
+    pub profile: StatementProfile,
+}
+
+impl TrustedIssuer {
+    /// `signed_requests` as configured, or the profile's default.
+    pub fn signed_requests(&self) -> SignedRequests {
+        self.signed_requests.unwrap_or(match self.profile {
+            StatementProfile::Rfc7591 => SignedRequests::Allowed,
+            StatementProfile::OpenbankingUk => SignedRequests::Required,
+        })
+    }
+
+    /// An issuer whose keys are in a JWK Set file, with no policy of its own.
+    pub fn with_jwks_file(issuer: impl Into<String>, jwks_file: impl Into<PathBuf>) -> Self {
+        TrustedIssuer {
+            issuer: issuer.into(),
+            jwks_file: Some(jwks_file.into()),
+            jwks_uri: None,
+            allowed_software_ids: None,
+            allowed_grant_types: None,
+            allowed_scopes: None,
+            status_list_uris: Vec::new(),
+            status_list_min_cache_secs: None,
+            status_list_max_cache_secs: None,
+            signed_requests: None,
+            audience: None,
+            allowed_token_endpoint_auth_methods: None,
+            allowed_signing_algs: None,
+            allowed_response_types: None,
+            require_certificate_bound_access_tokens: false,
+            profile: StatementProfile::default(),
+        }
+    }
+}
+
+/// The claim names of a trusted issuer's statements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatementProfile {
+    /// Client metadata under its RFC 7591 names (§2.3).
+    #[default]
+    Rfc7591,
+    /// The UK Open Banking Directory's software statement assertion: `software_client_name`,
+    /// `software_redirect_uris`, `software_jwks_endpoint`, `software_roles`, `org_id`, ...
+    #[serde(rename = "openbanking-uk")]
+    OpenbankingUk,
 }
 
 /// Whether a trusted issuer's statements come inside signed registration requests.
@@ -373,22 +428,10 @@ impl Default for Config {
             token_endpoint: None,
             mtls_endpoint_aliases: None,
             policy: Policy::default(),
-            trusted_issuers: vec![TrustedIssuer {
-                issuer: DEV_AUTHORITY_ISSUER.into(),
-                jwks_file: Some(PathBuf::from("keys/dev-authority.jwks.json")),
-                jwks_uri: None,
-                allowed_software_ids: None,
-                allowed_grant_types: None,
-                allowed_scopes: None,
-                status_list_uris: Vec::new(),
-                status_list_min_cache_secs: None,
-                status_list_max_cache_secs: None,
-                signed_requests: Default::default(),
-                audience: None,
-                allowed_token_endpoint_auth_methods: None,
-                allowed_signing_algs: None,
-                allowed_response_types: None,
-            }],
+            trusted_issuers: vec![TrustedIssuer::with_jwks_file(
+                DEV_AUTHORITY_ISSUER,
+                PathBuf::from("keys/dev-authority.jwks.json"),
+            )],
             status_store: StatusStoreConfig::default(),
             status_lists: StatusListConfig::default(),
             admin_api_tokens: Vec::new(),

@@ -307,6 +307,7 @@ impl MetadataDocuments {
             .rules
             .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
             .await?;
+        self.rules.check_profile(statement, &metadata, document)?;
         refuse_shared_secrets(&metadata)?;
         Ok(VerifiedClient {
             client_id: Arc::from(client_id),

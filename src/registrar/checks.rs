@@ -156,6 +156,16 @@ pub(crate) fn provenance(statement: &VerifiedStatement) -> Provenance {
             .cloned()
             .collect(),
         status: statement.status.clone(),
+        org_id: statement.openbanking.as_ref().map(|ob| ob.org_id.clone()),
+        org_name: statement
+            .openbanking
+            .as_ref()
+            .and_then(|ob| ob.org_name.clone()),
+        software_roles: statement
+            .openbanking
+            .as_ref()
+            .map(|ob| ob.software_roles.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -11,6 +11,7 @@ mod delete;
 pub mod discovery;
 mod error;
 mod initial_access;
+mod openbanking;
 mod read;
 mod register;
 pub mod response;

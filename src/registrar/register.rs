@@ -151,6 +151,7 @@ impl Registrar {
                 .rules
                 .check_metadata(&effective, statement.map(|s| s.issuer.as_str()))
                 .await?;
+            self.rules.check_profile(statement, &metadata, request)?;
             if let Some(token) = &token {
                 token.policy.check(&metadata)?;
             }

@@ -134,6 +134,20 @@ impl MetadataRules {
         Ok(())
     }
 
+    /// The checks of a statement profile against the request: an `openbanking-uk` SSA's
+    /// redirect URIs, software_id and roles (docs/profiles/openbanking-uk.md).
+    pub fn check_profile(
+        &self,
+        statement: Option<&VerifiedStatement>,
+        metadata: &ClientMetadata,
+        request: &Map<String, Value>,
+    ) -> Result<(), RegistrationError> {
+        match statement.and_then(|s| s.openbanking.as_ref()) {
+            Some(ssa) => super::openbanking::check_request(ssa, metadata, request),
+            None => Ok(()),
+        }
+    }
+
     /// Parse, apply issuer policy and validate (RFC 7591 §2, OIDC DCR §2), then fetch and check
     /// what the metadata names (sector_identifier_uri, jwks_uri): the checks registration and
     /// update share. Returns the metadata and the sector of a pairwise client.

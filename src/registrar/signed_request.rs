@@ -196,7 +196,13 @@ impl Registrar {
         if claims.get("nbf").is_some_and(|n| !n.is_u64()) {
             return Err(invalid("has an nbf that is not a NumericDate"));
         }
-        // UK Open Banking: iss is the software_id of the statement
+        // UK Open Banking (DCR 3.3): iss is the software_id of the statement, and with that
+        // profile it must be there
+        if claims.get("iss").is_none() && statement.openbanking.is_some() {
+            return Err(invalid(
+                "needs iss, its software statement's software_id (UK Open Banking)",
+            ));
+        }
         if let Some(iss) = claims.get("iss") {
             let software_id = statement
                 .metadata

@@ -11,7 +11,7 @@ use super::audit::{Audit, Operation};
 use super::checks::{echoed_statement, provenance};
 use super::{ClientInformation, Registrar, RegistrationBody, RegistrationError};
 use crate::client_id::{self, ClientIdClaims};
-use crate::config::SignedRequests;
+use crate::config::{SignedRequests, StatementProfile};
 use crate::jose;
 use crate::keys::RegistrarKeys;
 use crate::metadata::Form;
@@ -145,6 +145,16 @@ impl Registrar {
                     )
                 }
                 None => {
+                    // OB DCR 3.3: an update presents the SSA again, and its redirect URIs and
+                    // roles are known only from it
+                    let profile = current
+                        .provenance()
+                        .map(|p| self.rules.issuers().profile(&p.iss));
+                    if profile == Some(StatementProfile::OpenbankingUk) {
+                        return Err(RegistrationError::InvalidSoftwareStatement(
+                            "this issuer's software presents its software statement again to update".into(),
+                        ));
+                    }
                     let mut effective = statement::merge(request, None);
                     let fixed = current
                         .provenance()
@@ -175,6 +185,8 @@ impl Registrar {
                 .rules
                 .check_metadata(&effective, provenance.as_ref().map(|p| p.iss.as_str()))
                 .await?;
+            self.rules
+                .check_profile(statement.as_deref(), &metadata, request)?;
 
             // 4. Record the amendment. The generation check makes concurrent updates safe, and
             //    a revoked client can never be amended back to life.

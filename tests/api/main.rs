@@ -15,6 +15,7 @@ mod interop;
 mod manage;
 mod mcp;
 mod mtls;
+mod openbanking;
 mod ops;
 mod properties;
 mod read;

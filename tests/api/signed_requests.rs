@@ -15,13 +15,13 @@ use crate::helpers::{now, spawn_app_with, Answer, TestApp};
 const SOFTWARE_ID: &str = "ob-software-1";
 
 /// A client's own key pair: the statement carries its public set, the client signs with it.
-struct ClientKey {
+pub(crate) struct ClientKey {
     private: josekit::jwk::Jwk,
-    public: Value,
+    pub(crate) public: Value,
 }
 
 impl ClientKey {
-    fn new(alg: SigningAlg) -> Self {
+    pub(crate) fn new(alg: SigningAlg) -> Self {
         let (private, public) = keys::generate_authority_key(alg).unwrap();
         ClientKey {
             private: josekit::jwk::Jwk::from_map(private.as_object().unwrap().clone()).unwrap(),
@@ -29,11 +29,11 @@ impl ClientKey {
         }
     }
 
-    fn kid(&self) -> String {
+    pub(crate) fn kid(&self) -> String {
         self.private.key_id().unwrap().to_owned()
     }
 
-    fn sign_with_kid(&self, kid: &str, claims: &Value) -> String {
+    pub(crate) fn sign_with_kid(&self, kid: &str, claims: &Value) -> String {
         let (alg, signer) = keys::signer_for(&self.private).unwrap();
         let mut header = Map::new();
         header.insert("alg".into(), alg.into());
@@ -42,7 +42,7 @@ impl ClientKey {
         jose::sign_compact(&header, claims.to_string().as_bytes(), signer.as_ref()).unwrap()
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_with_kid(&self.kid(), claims)
     }
 }
@@ -89,16 +89,30 @@ fn request_claims(app: &TestApp, statement: String, changes: Value) -> Value {
     claims
 }
 
-fn rand_suffix() -> String {
+pub(crate) fn rand_suffix() -> String {
     jose::base64url(&jose::random_id::<12>().unwrap())
 }
 
-async fn post_signed(app: &TestApp, content_type: &str, body: &str) -> Answer {
+pub(crate) async fn post_signed(app: &TestApp, content_type: &str, body: &str) -> Answer {
     let response = app
         .client
         .post(app.url("/register"))
         .header("content-type", content_type)
         .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    Answer::from(response).await
+}
+
+/// `PUT /register/{client_id}` (RFC 7592 §2.2) with a signed request as its body.
+pub(crate) async fn put_signed(app: &TestApp, uri: &str, token: &str, body: String) -> Answer {
+    let response = app
+        .client
+        .put(uri)
+        .bearer_auth(token)
+        .header("content-type", "application/jwt")
+        .body(body)
         .send()
         .await
         .unwrap();
@@ -273,7 +287,8 @@ async fn the_keys_behind_software_jwks_endpoint_verify_the_request() {
 #[tokio::test]
 async fn an_issuer_may_require_or_refuse_signed_requests() {
     let client = ClientKey::new(SigningAlg::Es256);
-    let required = app(|c| c.trusted_issuers[0].signed_requests = SignedRequests::Required).await;
+    let required =
+        app(|c| c.trusted_issuers[0].signed_requests = Some(SignedRequests::Required)).await;
     let statement = required
         .authority
         .sign(statement_claims(json!({"jwks": client.public})));
@@ -315,21 +330,13 @@ async fn an_issuer_may_require_or_refuse_signed_requests() {
             "client_name": "Renamed TPP",
         }),
     ));
-    let response = required
-        .client
-        .put(uri)
-        .bearer_auth(token)
-        .header("content-type", "application/jwt")
-        .body(update)
-        .send()
-        .await
-        .unwrap();
-    let updated = Answer::from(response).await;
+    let updated = put_signed(&required, uri, token, update).await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     // the statement's client_name takes precedence over the request's
     assert_eq!(updated.body["client_name"], "Open banking TPP");
 
-    let refused = app(|c| c.trusted_issuers[0].signed_requests = SignedRequests::Refused).await;
+    let refused =
+        app(|c| c.trusted_issuers[0].signed_requests = Some(SignedRequests::Refused)).await;
     let statement = refused
         .authority
         .sign(statement_claims(json!({"jwks": client.public})));

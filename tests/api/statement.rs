@@ -181,22 +181,9 @@ async fn every_supported_statement_algorithm_verifies() {
         let jwks = authority.jwks.clone();
         let path = d.dir.path().join(format!("issuer-{i}.json"));
         std::fs::write(&path, jwks.to_string()).unwrap();
-        d.config.trusted_issuers.push(TrustedIssuer {
-            issuer,
-            jwks_file: Some(path),
-            jwks_uri: None,
-            allowed_software_ids: None,
-            allowed_grant_types: None,
-            allowed_scopes: None,
-            status_list_uris: Vec::new(),
-            status_list_min_cache_secs: None,
-            status_list_max_cache_secs: None,
-            signed_requests: Default::default(),
-            audience: None,
-            allowed_token_endpoint_auth_methods: None,
-            allowed_signing_algs: None,
-            allowed_response_types: None,
-        });
+        d.config
+            .trusted_issuers
+            .push(TrustedIssuer::with_jwks_file(issuer, path));
         authorities.push(authority);
     }
     // an RSA issuer whose JWK does not pin alg: RS256 and PS256 both verify
@@ -211,22 +198,9 @@ async fn every_supported_statement_algorithm_verifies() {
         json!({"keys": [Value::Object(rsa_public.into())]}).to_string(),
     )
     .unwrap();
-    d.config.trusted_issuers.push(TrustedIssuer {
-        issuer: "https://rsa.example".into(),
-        jwks_file: Some(path),
-        jwks_uri: None,
-        allowed_software_ids: None,
-        allowed_grant_types: None,
-        allowed_scopes: None,
-        status_list_uris: Vec::new(),
-        status_list_min_cache_secs: None,
-        status_list_max_cache_secs: None,
-        signed_requests: Default::default(),
-        audience: None,
-        allowed_token_endpoint_auth_methods: None,
-        allowed_signing_algs: None,
-        allowed_response_types: None,
-    });
+    d.config
+        .trusted_issuers
+        .push(TrustedIssuer::with_jwks_file("https://rsa.example", path));
     let app = spawn_deployment(d, |_| {}).await;
     for authority in &authorities {
         let answer = app

@@ -137,22 +137,7 @@ pub fn deployment_for(issuer: &str) -> Deployment {
             ..Default::default()
         },
         keys: keys_path,
-        trusted_issuers: vec![TrustedIssuer {
-            issuer: issuer.into(),
-            jwks_file: Some(jwks_path),
-            jwks_uri: None,
-            allowed_software_ids: None,
-            allowed_grant_types: None,
-            allowed_scopes: None,
-            status_list_uris: Vec::new(),
-            status_list_min_cache_secs: None,
-            status_list_max_cache_secs: None,
-            signed_requests: Default::default(),
-            audience: None,
-            allowed_token_endpoint_auth_methods: None,
-            allowed_signing_algs: None,
-            allowed_response_types: None,
-        }],
+        trusted_issuers: vec![TrustedIssuer::with_jwks_file(issuer, jwks_path)],
         workers: Some(1),
         // these tests have no https servers for client jwks_uri values; tests/api/fetch.rs does
         check_client_jwks_uri: false,
