@@ -64,22 +64,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let jwks_file = dir.join("authority.jwks.json");
     std::fs::write(&jwks_file, authority_jwks.to_string()).expect("jwks file");
     let fetcher = Fetcher::new(Default::default()).expect("fetcher");
-    let trusted = vec![TrustedIssuer {
-        issuer: AUTHORITY.into(),
-        jwks_file: Some(jwks_file),
-        jwks_uri: None,
-        allowed_software_ids: None,
-        allowed_grant_types: None,
-        allowed_scopes: None,
-        status_list_uris: Vec::new(),
-        status_list_min_cache_secs: None,
-        status_list_max_cache_secs: None,
-        signed_requests: Default::default(),
-        audience: None,
-        allowed_token_endpoint_auth_methods: None,
-        allowed_signing_algs: None,
-        allowed_response_types: None,
-    }];
+    let trusted = vec![TrustedIssuer::with_jwks_file(AUTHORITY, jwks_file)];
     let issuers = TrustedIssuers::load(&trusted, 0, &fetcher).expect("issuers");
     let clock: SharedClock = FixedClock::new(NOW);
     let documents = {
@@ -564,11 +549,41 @@ pub fn distinguished_name(data: &[u8]) {
     }
 }
 
+/// A client certificate as the OP passes it to `POST /resolve` (RFC 8705): the input as DER
+/// and as text (PEM or base64), then every comparison the resolver makes with a parsed one.
+pub fn client_certificate(data: &[u8]) {
+    use crate::metadata::TlsSubject;
+    use crate::resolve::ClientCertificate;
+    let parsed = [
+        ClientCertificate::from_der(data).ok(),
+        std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| ClientCertificate::parse(text).ok()),
+    ];
+    for certificate in parsed.iter().flatten() {
+        assert_eq!(certificate.thumbprint().len(), 43, "a SHA-256 in base64url");
+        for subject in [
+            TlsSubject::SubjectDn("CN=a,O=b+OU=c,C=GB".into()),
+            TlsSubject::SanDns("a.example".into()),
+            TlsSubject::SanUri("https://a.example/".into()),
+            TlsSubject::SanIp("192.0.2.1".into()),
+            TlsSubject::SanEmail("a@a.example".into()),
+        ] {
+            let _ = certificate.matches_subject(&subject);
+        }
+        let _ = certificate.matches_keys(&serde_json::json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+            {"kty": "OKP", "crv": "Ed25519", "x": "AA"},
+        ]}));
+    }
+}
+
 /// A fuzz target: bytes in, a panic is a finding.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [(&str, Target); 19] = [
+pub const TARGETS: [(&str, Target); 20] = [
     ("registration_body", registration_body),
     ("software_statement", software_statement),
     ("signed_statement", signed_statement),
@@ -588,4 +603,5 @@ pub const TARGETS: [(&str, Target); 19] = [
     ("client_metadata_document", client_metadata_document),
     ("signed_registration_request", signed_registration_request),
     ("distinguished_name", distinguished_name),
+    ("client_certificate", client_certificate),
 ];
