@@ -167,6 +167,43 @@ fn parts(c: &mut Criterion) {
             assert!(signature.verify(&digest, &ec).unwrap())
         })
     });
+    // and through ring (already in the tree for HMAC and rustls), to see whether its P-256 is
+    // faster than OpenSSL's on this machine
+    let mut context = openssl::bn::BigNumContext::new().unwrap();
+    let point = ec
+        .public_key()
+        .to_bytes(
+            ec.group(),
+            openssl::ec::PointConversionForm::UNCOMPRESSED,
+            &mut context,
+        )
+        .unwrap();
+    let scalar = ec.private_key().to_vec_padded(32).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let ring_key = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &scalar,
+        &point,
+        &rng,
+    )
+    .unwrap();
+    group.bench_function("es256_sign_ring", |b| {
+        b.iter(|| {
+            ring_key
+                .sign(&rng, black_box(signing_input.as_bytes()))
+                .unwrap()
+        })
+    });
+    let ring_signature = ring_key.sign(&rng, signing_input.as_bytes()).unwrap();
+    let ring_public =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point);
+    group.bench_function("es256_verify_ring", |b| {
+        b.iter(|| {
+            ring_public
+                .verify(black_box(signing_input.as_bytes()), ring_signature.as_ref())
+                .unwrap()
+        })
+    });
     group.bench_function("new_jti", |b| b.iter(|| client_id::new_jti().unwrap()));
     let csk = keys.client_secret().active_kid().to_owned();
     let rtk = keys.registration_access_token().active_kid().to_owned();
